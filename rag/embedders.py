@@ -88,6 +88,10 @@ class MiniLMEmbedder:
                 # Never reach for the hub: the weights are in the package.
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
                 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
                 from sentence_transformers import SentenceTransformer
 
                 self._model = SentenceTransformer(str(minilm_path()), device="cpu")

@@ -1,0 +1,235 @@
+"""Ingest: read sources, chunk and embed what is new or changed, keep Chroma, BM25 and the
+catalogue in step. Incremental, idempotent, and safe to kill at any point.
+
+Order of writes for a batch: vectors are upserted into Chroma under ids that include the
+content hash, then the catalogue commits the papers (this is when they become visible),
+then the chunks of the papers' previous versions are deleted from Chroma. A run killed
+between those steps leaves vectors the catalogue does not know; readers ignore them and
+the next ingest deletes them (the catalogue's ``pending`` flag says to look).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rag.chunking import content_hash
+from rag.errors import StoreBusy
+from rag.ids import paper_id
+from rag.sources import Problem, Record, expand_paths, iter_records
+from rag.types import Paper
+
+if TYPE_CHECKING:
+    from rag.library import Library
+
+BATCH_PAPERS = 128
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    sources_updated: int = 0
+    records: int = 0
+    chunks_embedded: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def skipped(self) -> int:
+        return sum(1 for p in self.problems if "skipped" in p.message)
+
+    def to_dict(self) -> dict:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "sources_updated": self.sources_updated,
+            "records": self.records,
+            "chunks_embedded": self.chunks_embedded,
+            "skipped": self.skipped,
+            "problems": [str(p) for p in self.problems],
+            "seconds": round(self.seconds, 3),
+        }
+
+    def summary(self) -> str:
+        return (
+            f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.skipped} skipped ({self.records} records read, {self.chunks_embedded} chunks "
+            f"embedded, {self.seconds:.1f} s)"
+        )
+
+
+def paper_from_record(rec: Record) -> Paper:
+    return Paper(
+        paper_id=paper_id(rec.title, arxiv_id=rec.arxiv_id, doi=rec.doi),
+        title=rec.title,
+        abstract=rec.abstract,
+        authors=rec.authors,
+        year=rec.year,
+        arxiv_id=rec.arxiv_id,
+        doi=rec.doi,
+        url=rec.url,
+        categories=rec.categories,
+        sources=(rec.source,),
+    )
+
+
+def read_papers(
+    paths: Iterable[str | Path], report: Callable[[Problem], None], *, fmt: str | None = None
+) -> tuple[dict[str, Paper], int]:
+    """Papers by id from all inputs; a paper met twice keeps one record and both sources."""
+    papers: dict[str, Paper] = {}
+    n = 0
+    for path in expand_paths(paths, report):
+        for rec in iter_records(path, report, fmt=fmt):
+            n += 1
+            p = paper_from_record(rec)
+            seen = papers.get(p.paper_id)
+            if seen is None:
+                papers[p.paper_id] = p
+            elif rec.source not in seen.sources:
+                papers[p.paper_id] = replace(seen, sources=(*seen.sources, rec.source))
+    return papers, n
+
+
+def ingest(
+    lib: Library,
+    paths: Iterable[str | Path],
+    *,
+    fmt: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    on_problem: Callable[[Problem], None] | None = None,
+) -> IngestReport:
+    """Bring the library in step with ``paths``. ``progress(done, total)`` is called per batch."""
+    from filelock import FileLock, Timeout
+
+    t0 = time.perf_counter()
+    rep = IngestReport()
+
+    def report(p: Problem) -> None:
+        rep.problems.append(p)
+        if on_problem:
+            on_problem(p)
+
+    lib.store_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(lib.store_dir / ".ingest.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise StoreBusy(
+            f"another `papers ingest` is writing to {lib.store_dir}; wait for it to finish"
+        ) from None
+    try:
+        papers, rep.records = read_papers(paths, report, fmt=fmt)
+        cat = lib.catalogue
+        lib.check_embedder(write=True)
+        if cat.get_meta("pending") == "1":
+            _reconcile(lib)
+        known = cat.hashes()
+        known_sources = cat.sources_of(pid for pid in papers if pid in known)
+        todo: list[tuple[Paper, str]] = []
+        source_updates: dict[str, list[str]] = {}
+        for pid, paper in papers.items():
+            digest = content_hash(paper)
+            old_sources = known_sources.get(pid, [])
+            merged = list(dict.fromkeys([*old_sources, *paper.sources]))
+            if pid not in known:
+                rep.added += 1
+                todo.append((replace(paper, sources=tuple(merged)), digest))
+            elif known[pid] != digest:
+                rep.updated += 1
+                todo.append((replace(paper, sources=tuple(merged)), digest))
+            else:
+                rep.unchanged += 1
+                if merged != old_sources:
+                    source_updates[pid] = merged
+        if progress:
+            progress(0, len(todo))
+        if todo:
+            cat.set_meta("pending", "1")
+            done = 0
+            for i in range(0, len(todo), BATCH_PAPERS):
+                batch = todo[i : i + BATCH_PAPERS]
+                rep.chunks_embedded += _write_batch(lib, batch)
+                done += len(batch)
+                if progress:
+                    progress(done, len(todo))
+        cat.update_sources(source_updates)
+        rep.sources_updated = len(source_updates)
+        if todo or lib.lexical.saved_generation() != cat.generation():
+            lib.rebuild_lexical()
+        cat.set_meta("pending", "0")
+    finally:
+        lock.release()
+    rep.seconds = time.perf_counter() - t0
+    return rep
+
+
+def _write_batch(lib: Library, batch: list[tuple[Paper, str]]) -> int:
+    chunker = lib.chunker
+    items = []
+    all_chunks = []
+    for paper, digest in batch:
+        chunks = chunker.chunk(paper)
+        items.append((paper, digest, chunks))
+        all_chunks.extend(chunks)
+    vectors = lib.embedder.embed([c.embed_text for c in all_chunks])
+    stale = set(lib.catalogue.chunk_ids_of(p.paper_id for p, _ in batch))
+    lib.vectors.upsert(
+        [c.chunk_id for c in all_chunks], vectors, [c.paper_id for c in all_chunks],
+        [c.embed_text for c in all_chunks],
+    )
+    lib.catalogue.commit_papers(items)
+    lib.vectors.delete(sorted(stale - {c.chunk_id for c in all_chunks}))
+    return len(all_chunks)
+
+
+def _reconcile(lib: Library) -> None:
+    """After a killed run: drop vectors the catalogue never committed."""
+    committed = set(lib.catalogue.chunk_texts()[0])
+    orphans = [cid for cid in lib.vectors.all_ids() if cid not in committed]
+    lib.vectors.delete(orphans)
+
+
+def remove(lib: Library, *, source: str | None = None, paper_ids: list[str] | None = None) -> list[Paper]:
+    """Remove papers by id, or every paper whose only source is ``source`` (others lose it)."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(lib.store_dir / ".ingest.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise StoreBusy(f"another `papers ingest` is writing to {lib.store_dir}; try again after it") from None
+    try:
+        cat = lib.catalogue
+        gone: list[Paper] = []
+        updates: dict[str, list[str]] = {}
+        if paper_ids:
+            gone.extend(cat.get_papers(paper_ids).values())
+        if source:
+            for p in cat.iter_papers():
+                if source in p.sources:
+                    rest = [s for s in p.sources if s != source]
+                    if rest:
+                        updates[p.paper_id] = rest
+                    else:
+                        gone.append(p)
+        ids = [p.paper_id for p in gone]
+        chunk_ids = cat.chunk_ids_of(ids)
+        cat.set_meta("pending", "1")
+        cat.delete_papers(ids)
+        cat.update_sources(updates)
+        lib.vectors.delete(chunk_ids)
+        lib.rebuild_lexical()
+        cat.set_meta("pending", "0")
+        return gone
+    finally:
+        lock.release()
+

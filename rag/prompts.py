@@ -1,0 +1,42 @@
+"""Every prompt papers sends to a language model, and the fixed phrase for "cannot answer"."""
+
+from __future__ import annotations
+
+__all__ = [
+    "CONDENSE_PROMPT",
+    "EXCERPT_TEMPLATE",
+    "NOT_IN_LIBRARY",
+    "SYSTEM_PROMPT",
+    "USER_TEMPLATE",
+]
+
+# Said verbatim whenever the library has nothing that answers; the answer checker and the
+# front-ends recognise it, so keep it one plain sentence.
+NOT_IN_LIBRARY = "The library has no papers that answer this question."
+
+# Written as the opening of a document as much as an instruction: the embedded model is a
+# pretrained (base) model that continues text rather than following orders.
+SYSTEM_PROMPT = (
+    "Below are numbered excerpts from research-paper abstracts, then a question. "
+    "The answer uses only facts stated in the excerpts, in two or three short sentences, "
+    "and ends each sentence with the number of the excerpt it comes from in brackets, "
+    f"like [1]. If the excerpts do not answer the question, the answer is: {NOT_IN_LIBRARY}"
+)
+
+# One excerpt: its citation number, the paper's title, then the sentences of its abstract
+# that bear most on the question.
+EXCERPT_TEMPLATE = "[{n}] Title: {title}\n{evidence}"
+
+# The labels "Excerpts:" and "Question:" matter: the embedded backend renders the chat as a
+# document ending in "Answer:" and stops when the model starts a new "Question:".
+USER_TEMPLATE = "Excerpts:\n{excerpts}\n\nQuestion: {question}"
+
+# Only used with a capable chat model (Ollama); the tiny embedded model is bad at it.
+CONDENSE_PROMPT = (
+    "Rewrite the follow-up question as one standalone question that can be understood "
+    "without the conversation. Name the method or paper it refers to. Reply with the "
+    "question only.\n\n"
+    "Conversation:\n{history}\n\n"
+    "Follow-up question: {question}\n"
+    "Standalone question:"
+)
