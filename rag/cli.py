@@ -43,6 +43,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--category")
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("ask", help="answer a question from the library, with citations")
+    _common(p)
+    p.add_argument("question")
+    p.add_argument("--llm", help="auto (default), ollama[:model], embedded, or none (extractive)")
+    p.add_argument("-k", type=int, default=None, help="how many papers to draw on")
+    p.add_argument("--source", help="only papers from this source (file/page)")
+    p.add_argument("--year", type=int)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--bibtex", metavar="FILE", help="also write the cited papers as BibTeX")
+
+    p = sub.add_parser("chat", help="the chat app (runs `python -m tui`)")
+    p.add_argument("--store", help="library folder (default: the user data dir; env PAPERS_STORE)")
+    p.add_argument("--llm", help="auto (default), ollama[:model], embedded, or none (extractive)")
+    p.add_argument("--seeds", help="corpus offered for ingestion when the library is empty")
+
     p = sub.add_parser("remove", help="remove papers by id or by source")
     _common(p)
     p.add_argument("--source", help="remove what came only from this source")
@@ -66,7 +81,13 @@ def _library(args: argparse.Namespace):
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     err = Console(stderr=True)
     lib = _library(args)
@@ -148,7 +169,69 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"ingest": cmd_ingest, "stats": cmd_stats, "search": cmd_search, "remove": cmd_remove}
+def cmd_ask(args: argparse.Namespace) -> int:
+    from rag.answer import (
+        AnswerDone,
+        SourcesReady,
+        TextDelta,
+        references_bibtex,
+        references_markdown,
+    )
+
+    lib = _library(args)
+    filters = {"source": args.source, "year": args.year}
+    answer = None
+    streamed = False
+    for event in lib.stream(args.question, llm=args.llm, k=args.k, filters=filters):
+        if isinstance(event, SourcesReady) and not args.json:
+            for h in event.hits:
+                print(f"  [{event.numbers[h.paper.paper_id]}] {h.paper.title}", file=sys.stderr)
+        elif isinstance(event, TextDelta) and not args.json:
+            print(event.text, end="", flush=True)
+            streamed = True
+        elif isinstance(event, AnswerDone):
+            answer = event.answer
+    if answer is None:
+        raise PapersError("no answer was produced")
+    if args.json:
+        d = answer.to_dict()
+        out = {key: d[key] for key in ("question", "answer", "citations", "backend", "model", "timings")}
+        out["declined"] = d["declined"]
+        print(json.dumps(out, indent=2))
+    else:
+        if streamed:
+            print("\n")
+        # The checked text can differ from the stream: unsupported citations are removed.
+        print(answer.text if not streamed or answer.text != answer.raw_text else "", end="")
+        if streamed and answer.text != answer.raw_text:
+            print("Checked answer:\n" + answer.text)
+        print("\n" + references_markdown(answer))
+        t = answer.timings
+        first = "-" if t.first_token_ms is None else f"{t.first_token_ms:.0f} ms"
+        print(
+            f"[{answer.backend}:{answer.model}] sources in {t.retrieval_ms:.0f} ms, "
+            f"first token {first}, total {t.total_ms:.0f} ms",
+            file=sys.stderr,
+        )
+    if args.bibtex:
+        cited = {c.paper_id for c in answer.citations}
+        Path(args.bibtex).write_text(references_bibtex([h.paper for h in answer.sources if h.paper.paper_id in cited]))
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    import os
+
+    # A process boundary, not an import: rag never imports the tui package.
+    argv = [sys.executable, "-m", "tui"]
+    for flag in ("store", "llm", "seeds"):
+        if getattr(args, flag):
+            argv += [f"--{flag}", str(getattr(args, flag))]
+    os.execv(sys.executable, argv)
+    return 0  # pragma: no cover (execv does not return)
+
+
+COMMANDS = {"ingest": cmd_ingest, "stats": cmd_stats, "search": cmd_search, "ask": cmd_ask, "remove": cmd_remove, "chat": cmd_chat}
 
 
 def main(argv: list[str] | None = None) -> int:

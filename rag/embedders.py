@@ -101,13 +101,23 @@ class MiniLMEmbedder:
         if not texts:
             return []
         model = self._load()
-        vecs = model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        import torch
+
+        # One short query gains nothing from a thread pool and loses badly when the other
+        # core is busy (measured: 23 ms with 1 thread vs 330 ms with 2 under load).
+        threads = torch.get_num_threads()
+        if len(texts) <= 4:
+            torch.set_num_threads(1)
+        try:
+            vecs = model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        finally:
+            torch.set_num_threads(threads)
         return vecs.tolist()
 
     def count_tokens(self, text: str) -> int:

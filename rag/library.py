@@ -190,6 +190,13 @@ class Library:
         hits = build_hits(fused, papers, {c: t for c, (_, t) in rows.items()}, k, f)
         return hits
 
+    def warm(self) -> None:
+        """Load the embedder and indexes now, so the first question is not the slow one."""
+        if not self.__dict__.get("_warm"):
+            self.embedder.embed(["warm up"])
+            self.refresh()
+            self.__dict__["_warm"] = True
+
     def stats(self) -> dict[str, Any]:
         """Counts, embedder, where the store is, its size, and the chunk-length distribution."""
         counts = self.catalogue.counts()
@@ -211,3 +218,92 @@ class Library:
                              "window": self.chunker.max_tokens + 2 if lengths else None},
             "generation": self.catalogue.generation(),
         }
+
+    # -- answering --------------------------------------------------------------
+    def chat_model(self, llm: str | None = None):
+        """The chat model for ``llm`` (auto, ollama[:model], embedded, none), made once."""
+        spec = llm or self.settings.llm.backend
+        if spec == "none":
+            return None
+        cache = self.__dict__.setdefault("_chat_models", {})
+        if spec not in cache:
+            from rag.llm import make_chat_model
+
+            cache[spec] = make_chat_model(self.settings, spec)
+        return cache[spec]
+
+    def _floor(self, hits: list[Hit]) -> list[Hit]:
+        """Nothing close enough: no sources, so the answer says the library has none."""
+        best = max((h.dense_score or 0.0 for h in hits), default=0.0)
+        return hits if best >= self.settings.retrieval.min_dense_score else []
+
+    async def astream(
+        self,
+        question: str,
+        *,
+        conversation=None,
+        llm: str | None = None,
+        k: int | None = None,
+        filters: Mapping[str, Any] | Filters | None = None,
+    ):
+        """Answer ``question``: yields ``SourcesReady``, then ``TextDelta``s, then ``AnswerDone``.
+
+        Example:
+            >>> async for event in lib.astream("Which papers quantize LLM weights?"):  # doctest: +SKIP
+            ...     print(event)
+        """
+        import asyncio
+        import time
+
+        from rag.answer import Conversation, acondense_question, astream_answer
+
+        conversation = conversation if conversation is not None else Conversation()
+        chat = await asyncio.to_thread(self.chat_model, llm)
+        await asyncio.to_thread(self.warm)
+        standalone = await acondense_question(question, conversation, chat)
+        t0 = time.perf_counter()
+        hits = await asyncio.to_thread(self.search, standalone, k=k, filters=filters)
+        hits = self._floor(hits)
+        retrieval_ms = (time.perf_counter() - t0) * 1000
+        async for event in astream_answer(
+            question,
+            hits,
+            conversation=conversation,
+            chat=chat,
+            embedder=self.embedder,
+            settings=self.settings,
+            retrieval_ms=retrieval_ms,
+            standalone_question=standalone,
+        ):
+            yield event
+
+    async def aask(self, question: str, **kwargs: Any):
+        """Answer ``question`` and return the checked ``Answer`` (see :meth:`astream`)."""
+        from rag.answer import AnswerDone
+
+        answer = None
+        async for event in self.astream(question, **kwargs):
+            if isinstance(event, AnswerDone):
+                answer = event.answer
+        return answer
+
+    def stream(self, question: str, **kwargs: Any):
+        """Sync twin of :meth:`astream`: an iterator of the same events."""
+        from rag.llm.base import iterate_async
+
+        return iterate_async(self.astream(question, **kwargs))
+
+    def ask(self, question: str, **kwargs: Any):
+        """Sync twin of :meth:`aask`.
+
+        Example:
+            >>> answer = lib.ask("What does AWQ protect?", llm="none")  # doctest: +SKIP
+            >>> print(answer.text)                                       # doctest: +SKIP
+        """
+        from rag.answer import AnswerDone
+
+        answer = None
+        for event in self.stream(question, **kwargs):
+            if isinstance(event, AnswerDone):
+                answer = event.answer
+        return answer

@@ -1,0 +1,188 @@
+"""Run the dev set through the public ``rag`` API and score every answer."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from eval import metrics as m
+
+Progress = Callable[[int, int, str], None]
+
+
+def load_dataset(path: str | Path, *, limit: int | None = None) -> list[dict[str, Any]]:
+    """The questions of a dev-set JSONL file (the first ``limit`` of them)."""
+    lines = Path(path).read_text("utf-8").splitlines()
+    items = [json.loads(line) for line in lines if line.strip()]
+    return items[:limit] if limit else items
+
+
+class SentenceSupport:
+    """Best MiniLM cosine of a claim with a paper's title and abstract sentences, cached."""
+
+    def __init__(self, embedder: Any) -> None:
+        self.embedder = embedder
+        self.cache: dict[str, list[float]] = {}
+
+    def vectors(self, texts: Sequence[str]) -> list[list[float]]:
+        missing = list(dict.fromkeys(t for t in texts if t not in self.cache))
+        if missing:
+            for text, vec in zip(missing, self.embedder.embed(missing), strict=True):
+                self.cache[text] = list(vec)
+        return [self.cache[t] for t in texts]
+
+    def best(self, claim: str, title: str, abstract: str) -> float:
+        from rag.answer import split_sentences
+
+        units = [u for u in [title, *split_sentences(abstract)] if u]
+        if not claim or not units:
+            return 0.0
+        cv, *uvs = self.vectors([claim, *units])
+        return max(m.cosine(cv, uv) for uv in uvs)
+
+
+def score_question(
+    item: Mapping[str, Any],
+    answer: Any,
+    ranked: Sequence[Any],
+    support: SentenceSupport,
+    abstracts: Mapping[str, tuple[str, str]],
+) -> dict[str, Any]:
+    """One question's record: what was retrieved, cited and said, and its metrics.
+
+    ``ranked`` are the top-10 hits for the (condensed) question; ``abstracts`` maps paper
+    ids to (title, abstract) for every paper the answer may cite.
+    """
+    from rag.answer import split_sentences
+    from rag.ids import normalise_title
+
+    gold = {normalise_title(t) for t in item["gold_titles"]}
+    retrieved = [normalise_title(h.paper.title) for h in ranked]
+    retrieval = {f"recall@{k}": m.recall_at_k(retrieved, gold, k) for k in m.RETRIEVAL_KS}
+    retrieval["rr"] = m.reciprocal_rank(retrieved, gold)
+    retrieval["ndcg@10"] = m.ndcg_at_k(retrieved, gold, 10)
+
+    by_number = {c.n: c for c in answer.citations}
+    cited = {normalise_title(c.title) for c in answer.citations}
+    sentences = [] if answer.declined else split_sentences(answer.text)
+    supported: set[str] = set()
+    best_per_sentence: list[float | None] = []
+    for sentence in sentences:
+        claim = m.strip_markers(sentence)
+        best: float | None = None
+        for n in dict.fromkeys(m.marker_numbers(sentence)):
+            cite = by_number.get(n)
+            if cite is None or cite.paper_id not in abstracts:
+                continue
+            title, abstract = abstracts[cite.paper_id]
+            sim = support.best(claim, title, abstract)
+            if sim >= m.SUPPORT_COSINE:
+                supported.add(normalise_title(cite.title))
+            best = sim if best is None else max(best, sim)
+        best_per_sentence.append(best)
+
+    dense = [h.dense_score for h in ranked if h.dense_score is not None]
+    return {
+        "id": item["id"],
+        "kind": item["kind"],
+        "answerable": bool(item["answerable"]),
+        "question": item["question"],
+        "context_question": item.get("context_question"),
+        "standalone_question": answer.standalone_question,
+        "answer_text": answer.text,
+        "declined": bool(answer.declined),
+        "gold_titles": list(item["gold_titles"]),
+        "retrieved": [h.paper.title for h in ranked],
+        "best_dense_score": max(dense) if dense else None,
+        "retrieval": retrieval,
+        "citations": {
+            "cited": [c.title for c in answer.citations],
+            "precision": m.citation_precision(cited, gold, supported),
+            "recall": m.citation_recall(cited, gold),
+            "cited_sentences": m.cited_sentence_share(sentences),
+            "dangling": m.dangling(answer.text, by_number),
+        },
+        "answer": {
+            "must_mention": m.must_mention_coverage(answer.text, item.get("must_mention") or []),
+            "faithfulness": m.faithfulness(best_per_sentence),
+            "sentence_support": [None if s is None else round(s, 4) for s in best_per_sentence],
+        },
+        "timings": answer.timings.to_dict(),
+        "judge": None,
+    }
+
+
+def run_eval(
+    dataset_path: str | Path,
+    *,
+    store: str | Path | None = None,
+    llm: str = "none",
+    k: int = 5,
+    limit: int | None = None,
+    out_dir: str | Path | None = None,
+    progress: Progress | None = None,
+    judge: Any = None,
+    library: Any = None,
+) -> dict[str, Any]:
+    """Ask every question of the dev set and return the report (written to ``out_dir``).
+
+    A follow-up asks its ``context_question`` first, in the same conversation. Retrieval
+    metrics use the top 10 papers for the question the answer was retrieved for (the
+    condensed one for follow-ups), before the relevance floor.
+    """
+    from rag import Library
+    from rag.answer import Conversation
+
+    dataset_path = Path(dataset_path)
+    items = load_dataset(dataset_path, limit=limit)
+    lib = library if library is not None else Library.open(store)
+    support = SentenceSupport(lib.embedder)
+    records: list[dict[str, Any]] = []
+    backend = model = None
+    for i, item in enumerate(items):
+        if progress:
+            progress(i, len(items), item["id"])
+        conversation = Conversation()
+        if item.get("context_question"):
+            lib.ask(item["context_question"], conversation=conversation, llm=llm, k=k)
+        answer = lib.ask(item["question"], conversation=conversation, llm=llm, k=k)
+        backend, model = answer.backend, answer.model
+        ranked = lib.search(answer.standalone_question or item["question"], k=10)
+        abstracts = {h.paper.paper_id: (h.paper.title, h.paper.abstract)
+                     for _, turn in conversation.turns for h in turn.sources}  # fmt: skip
+        record = score_question(item, answer, ranked, support, abstracts)
+        if judge is not None:
+            record["judge"] = judge.grade(item["question"], item["reference_answer"], answer.text)
+        records.append(record)
+    if progress:
+        progress(len(items), len(items), "")
+
+    kinds = list(dict.fromkeys(r["kind"] for r in records))
+    report = {
+        "config": {
+            "dataset": dataset_path.name,
+            "dataset_sha256": hashlib.sha256(dataset_path.read_bytes()).hexdigest(),
+            "n": len(records),
+            "limit": limit,
+            "backend": backend,
+            "model": model,
+            "llm": llm,
+            "embedder": lib.embedder.name,
+            "store": str(lib.store_dir),
+            "k": k,
+            "min_dense_score": lib.settings.retrieval.min_dense_score,
+            "support_cosine": m.SUPPORT_COSINE,
+            "judge": getattr(judge, "name", None),
+        },
+        "overall": m.aggregate(records),
+        "by_kind": {kind: m.aggregate([r for r in records if r["kind"] == kind]) for kind in kinds},
+        "questions": records,
+    }
+    if out_dir is not None:
+        from eval.report import write_report
+
+        write_report(report, out_dir)
+    return report

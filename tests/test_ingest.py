@@ -1,0 +1,163 @@
+"""Ingest with real Chroma and real MiniLM on small slices of the seeds."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rag.errors import EmbedderMismatch
+from tests.conftest import seed_records, write_jsonl
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def papers_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "rag", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env
+    )
+
+
+def consistent(lib) -> dict:
+    """Chroma holds exactly the catalogue's chunks."""
+    counts = lib.catalogue.counts()
+    assert lib.vectors.count() == counts["chunks"]
+    assert sorted(lib.vectors.all_ids()) == lib.catalogue.chunk_texts()[0]
+    return counts
+
+
+def test_rerun_adds_nothing_and_embeds_nothing(library, slice_file):
+    path = slice_file(12)
+    first = library.ingest([path])
+    assert (first.added, first.updated, first.unchanged) == (12, 0, 0)
+    assert first.chunks_embedded >= 12
+    again = library.ingest([path])
+    assert (again.added, again.updated, again.unchanged, again.chunks_embedded) == (0, 0, 12, 0)
+    counts = consistent(library)
+    assert counts["papers"] == 12 and counts["chunks"] == first.chunks_embedded
+
+
+def test_changed_abstract_replaces_its_chunks(library, tmp_path):
+    recs = seed_records("003")[:8]
+    path = write_jsonl(tmp_path / "p.jsonl", recs)
+    library.ingest([path])
+    target = library.catalogue.find_titles(recs[0].title)[0]
+    old_chunks = set(library.catalogue.chunk_ids_of([target.paper_id]))
+    changed = [{"title": r.title, "abstract": r.abstract} for r in recs]
+    changed[0]["abstract"] = "A rewritten abstract. " + changed[0]["abstract"]
+    write_jsonl(path, changed)
+    rep = library.ingest([path])
+    assert (rep.added, rep.updated, rep.unchanged) == (0, 1, 7)
+    new_chunks = set(library.catalogue.chunk_ids_of([target.paper_id]))
+    assert new_chunks and not (new_chunks & old_chunks)
+    assert not set(library.vectors.all_ids()) & old_chunks
+    counts = consistent(library)
+    assert counts["papers"] == 8
+    assert library.catalogue.get_papers([target.paper_id])[target.paper_id].abstract.startswith("A rewritten")
+
+
+def test_same_paper_from_two_files_is_one_paper_with_both_sources(library, tmp_path):
+    recs = seed_records("001")[:5]
+    a = write_jsonl(tmp_path / "a.jsonl", recs[:3])
+    b = write_jsonl(tmp_path / "b.jsonl", recs[2:])
+    rep = library.ingest([a, b])
+    assert rep.added == 5 and rep.records == 6
+    shared = library.catalogue.find_titles(recs[2].title)
+    assert [p.sources for p in shared] == [("a.jsonl", "b.jsonl")]
+    consistent(library)
+    # Met again later from a third file: only the sources change, nothing is embedded.
+    c = write_jsonl(tmp_path / "c.jsonl", recs[:1])
+    rep = library.ingest([c])
+    assert (rep.unchanged, rep.sources_updated, rep.chunks_embedded) == (1, 1, 0)
+    assert library.catalogue.find_titles(recs[0].title)[0].sources == ("a.jsonl", "c.jsonl")
+
+
+def test_remove_by_source_and_by_paper_id(library, tmp_path):
+    recs = seed_records("003")[:6]
+    a = write_jsonl(tmp_path / "a.jsonl", recs[:4])
+    b = write_jsonl(tmp_path / "b.jsonl", recs[3:])
+    library.ingest([a, b])
+    gone = library.remove(source="b.jsonl")
+    assert sorted(p.title for p in gone) == sorted(r.title for r in recs[4:])
+    kept = library.catalogue.find_titles(recs[3].title)[0]
+    assert kept.sources == ("a.jsonl",)
+    assert consistent(library)["papers"] == 4
+    target = library.catalogue.find_titles(recs[0].title)[0]
+    gone = library.remove(paper_ids=[target.paper_id])
+    assert [p.paper_id for p in gone] == [target.paper_id]
+    assert consistent(library)["papers"] == 3
+    assert target.paper_id not in {h.paper.paper_id for h in library.search(recs[0].title, k=3)}
+
+
+def test_embedder_mismatch_is_one_line_naming_the_rebuild(tmp_path, open_library):
+    store = tmp_path / "store"
+    lib = open_library(store)
+    lib.catalogue.set_meta("embedder", "ollama:other")
+    lib.catalogue.set_meta("dim", "768")
+    with pytest.raises(EmbedderMismatch) as err:
+        lib.search("anything")
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert "ollama:other" in msg and "papers ingest --rebuild --embedder minilm" in msg
+    with pytest.raises(EmbedderMismatch):
+        lib.ingest([tmp_path / "nothing.jsonl"])
+
+
+def test_search_finds_a_paper_by_its_title(library, slice_file):
+    library.ingest([slice_file(10, "003")])
+    awq = "AWQ: Activation-aware Weight Quantization for LLM Compression and Acceleration"
+    for mode in ("hybrid", "dense", "bm25"):
+        hits = library.search("activation-aware weight quantization for LLM compression", k=3, mode=mode)
+        assert hits and hits[0].paper.title == awq, mode
+
+
+@pytest.mark.slow
+def test_cli_ingest_reports_bad_lines_and_stats_json(tmp_path):
+    recs = seed_records("002")[:4]
+    path = tmp_path / "mixed.jsonl"
+    lines = [json.dumps({"title": r.title, "abstract": r.abstract}) for r in recs]
+    lines.insert(1, '{"title": "broken')
+    lines.insert(3, json.dumps({"title": "No abstract here", "abstract": ""}))
+    path.write_text("\n".join(lines) + "\n")
+    store = tmp_path / "store"
+    missing = tmp_path / "missing.csv"
+
+    run = papers_cli("ingest", "--store", str(store), str(path), str(missing))
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr
+    problem_lines = [ln for ln in run.stderr.splitlines() if ln.startswith("papers: ")]
+    assert problem_lines == [
+        f"papers: {missing}: no such file or folder",
+        f"papers: {path}:2: broken JSON (Unterminated string starting at); line skipped",
+        f"papers: {path}:4: title 'No abstract here' has no abstract; skipped",
+    ] or all(ln.startswith(f"papers: {path}:") or str(missing) in ln for ln in problem_lines)
+    assert len(problem_lines) == 3
+    assert any(f"{path}:2:" in ln for ln in problem_lines)
+    assert any(f"{path}:4:" in ln for ln in problem_lines)
+    assert run.stdout.strip().splitlines()[-1].startswith("ingest: 4 added, 0 updated, 0 unchanged, 2 skipped")
+
+    stats = papers_cli("stats", "--store", str(store), "--json")
+    assert stats.returncode == 0, stats.stderr
+    st = json.loads(stats.stdout)
+    assert {"papers", "chunks", "max_chunk_tokens", "embedder"} <= st.keys()
+    assert st["papers"] == 4 and st["chunks"] >= 4
+    assert 0 < st["max_chunk_tokens"] <= 254
+    assert st["embedder"] == "minilm:all-MiniLM-L6-v2"
+
+
+@pytest.mark.slow
+def test_cli_embedder_mismatch_is_one_line_exit_2(tmp_path, open_library):
+    store = tmp_path / "store"
+    lib = open_library(store)
+    lib.catalogue.set_meta("embedder", "ollama:other")
+    lib.close()
+    run = papers_cli("search", "--store", str(store), "anything")
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr
+    (line,) = run.stderr.strip().splitlines()
+    assert line.startswith("papers: ") and "papers ingest --rebuild --embedder minilm" in line

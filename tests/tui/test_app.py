@@ -1,0 +1,242 @@
+"""The chat app driven through Textual's pilot against a small real library."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from rich.text import Text
+from textual.widgets import Input, Markdown, Static
+
+from rag.errors import BackendUnavailable
+from tests.tui.conftest import EVIL_TITLE, script
+from tui.app import PapersApp
+from tui.screens import ChatsScreen, PaperScreen
+from tui.widgets import AnswerView, QuestionView, SourceItem, SourcesPanel
+
+pytestmark = pytest.mark.timeout(120)
+
+AWQ_QUESTION = "How does activation-aware weight quantization protect salient weights?"
+SIZE = (120, 40)
+
+
+def make_app(library, tmp_path: Path, **kwargs) -> PapersApp:
+    kwargs.setdefault("history_path", tmp_path / "chats.sqlite")
+    kwargs.setdefault("export_dir", tmp_path / "export")
+    return PapersApp(library=library, llm="scripted", seeds=None, **kwargs)
+
+
+async def ask(pilot, app: PapersApp, question: str) -> None:
+    await app.ready.wait()
+    app.query_one("#question", Input).value = question
+    await pilot.press("enter")
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def source_titles(app: PapersApp) -> dict[int, str]:
+    return {item.n: item.hit.paper.title for item in app.query(SourceItem)}
+
+
+def label_text(item: SourceItem) -> str:
+    return str(item.query_one(Static).render())
+
+
+async def test_ask_streams_sources_then_answer(library, tmp_path):
+    script(library, "AWQ protects only 1% of salient weights to reduce quantization error [1].")
+    app = make_app(library, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, app, AWQ_QUESTION)
+        titles = source_titles(app)
+        assert titles[1].startswith("AWQ")
+        answer = app.query_one(AnswerView)
+        assert "[1]" in answer.markdown.source
+        assert "AWQ" in answer.markdown.source
+        assert app.conversation.turns and app.conversation.turns[0][0] == AWQ_QUESTION
+        status = str(app.query_one("#status", Static).render())
+        assert "scripted:scripted" in status and "10 papers" in status and "total" in status
+        assert app.focused is app.query_one("#question", Input)
+
+
+async def test_escape_cancels_a_running_answer(library, tmp_path):
+    script(library, " ".join(["word"] * 200) + " [1].", delay_s=0.05)
+    app = make_app(library, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.ready.wait()
+        app.query_one("#question", Input).value = AWQ_QUESTION
+        await pilot.press("enter")
+        for _ in range(400):  # until the answer has begun streaming
+            await asyncio.sleep(0.02)
+            if "word" in app.query_one(AnswerView).markdown.source:
+                break
+        await pilot.press("escape")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        note = str(app.query_one(".answer-note", Static).render())
+        assert note == "(cancelled)"
+        assert app.conversation.turns == []
+        assert app.is_running
+
+
+async def test_open_a_source_shows_its_abstract(library, tmp_path):
+    script(library, "AWQ protects only 1% of salient weights to reduce quantization error [1].")
+    app = make_app(library, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, app, AWQ_QUESTION)
+        panel = app.query_one(SourcesPanel)
+        panel.focus()
+        panel.index = 0
+        await pilot.press("enter")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, PaperScreen)
+        hit = screen.hit
+        abstract = screen.query_one("#paper-abstract", Static).render()
+        assert hit.paper.abstract[:60] in str(abstract)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, PaperScreen)
+
+
+async def test_click_a_source_opens_it(library, tmp_path):
+    script(library, "AWQ protects only 1% of salient weights to reduce quantization error [1].")
+    app = make_app(library, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, app, AWQ_QUESTION)
+        first = app.query(SourceItem).first()
+        await pilot.click(first)
+        await pilot.pause()
+        assert isinstance(app.screen, PaperScreen)
+
+
+async def test_follow_up_keeps_citation_numbers(library, tmp_path):
+    script(
+        library,
+        "AWQ protects only 1% of salient weights to reduce quantization error [1].",
+        "PB-LLM binarizes only part of the weights [2].",
+    )
+    app = make_app(library, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, app, AWQ_QUESTION)
+        first = {t: n for n, t in source_titles(app).items()}
+        await ask(pilot, app, "Which papers partially binarize large language model weights?")
+        second = {t: n for n, t in source_titles(app).items()}
+        shared = set(first) & set(second)
+        assert shared, "the two questions should share some sources"
+        assert all(first[t] == second[t] for t in shared)
+        assert len(app.conversation.turns) == 2
+        assert len(app.query(QuestionView)) == 2
+
+
+async def test_chats_persist_across_app_instances(library, tmp_path):
+    script(library, "AWQ protects only 1% of salient weights to reduce quantization error [1].")
+    app = make_app(library, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, app, AWQ_QUESTION)
+        numbers = dict(app.conversation.numbers)
+        answer_text = app.conversation.turns[0][1].text
+
+    script(library)
+    again = make_app(library, tmp_path)
+    async with again.run_test(size=SIZE) as pilot:
+        await again.ready.wait()
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        assert isinstance(again.screen, ChatsScreen)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert again.conversation.numbers == numbers
+        assert again.conversation.turns[0][1].text == answer_text
+        assert [str(q.render()) for q in again.query(QuestionView)] == [f"> {AWQ_QUESTION}"]
+        assert source_titles(again)
+
+
+async def test_chats_rename_and_delete(library, tmp_path):
+    script(library, "AWQ protects only 1% of salient weights to reduce quantization error [1].")
+    app = make_app(library, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, app, AWQ_QUESTION)
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        await pilot.press("r")
+        rename = app.screen.query_one("#rename", Input)
+        rename.value = "quantization notes"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert [c.title for c in app.history.chats()] == ["quantization notes"]
+        await pilot.press("d")
+        await pilot.pause()
+        assert app.history.chats() == []
+
+
+async def test_export_writes_markdown_and_bibtex(library, tmp_path):
+    script(library, "AWQ protects only 1% of salient weights to reduce quantization error [1].")
+    app = make_app(library, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, app, AWQ_QUESTION)
+        await pilot.press("ctrl+e")
+        await pilot.pause()
+        md = list((tmp_path / "export").glob("*.md"))
+        bib = list((tmp_path / "export").glob("*.bib"))
+        assert len(md) == 1 and len(bib) == 1
+        assert AWQ_QUESTION in md[0].read_text()
+        assert "[1]" in md[0].read_text()
+        assert "AWQ" in bib[0].read_text() and bib[0].read_text().startswith("@")
+        assert any(str(md[0]) in n.message for n in app._notifications)
+
+
+async def test_backend_error_is_a_notice_not_a_crash(library, tmp_path, monkeypatch):
+    def broken(llm=None):
+        raise BackendUnavailable("Ollama is not running at localhost:11434; start it with `ollama serve`")
+
+    monkeypatch.setattr(library, "chat_model", broken)
+    app = make_app(library, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, app, AWQ_QUESTION)
+        messages = [n.message for n in app._notifications]
+        assert any("ollama serve" in m for m in messages)
+        assert app.is_running
+        app.query_one("#question", Input).value = "still typing"
+        await pilot.pause()
+        assert app.query_one("#question", Input).value == "still typing"
+
+
+async def test_hostile_markup_is_shown_literally(library, tmp_path):
+    reply = "Evil [bold]x[/] [link=http://e.vil]y[/link] [/] \x1b[31mred\x1b[0m [1]."
+    script(library, reply)
+    app = make_app(library, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, app, "Which paper studies hostile markup injection in terminal user interfaces?")
+        evil = [item for item in app.query(SourceItem) if item.hit.paper.title == EVIL_TITLE]
+        assert evil, "the hostile paper should be among the sources"
+        label = label_text(evil[0])
+        assert "[bold]x[/] [link=http://e.vil]y[/link] [/]" in label
+        assert "\x1b" not in label
+        source = app.query_one(AnswerView).markdown.source
+        assert "\x1b" not in source
+        screen_text = app.export_screenshot()
+        assert "\x1b[31m" not in screen_text
+
+        panel = app.query_one(SourcesPanel)
+        panel.focus()
+        panel.index = evil[0].parent.children.index(evil[0]) if evil[0].parent else 0
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, PaperScreen)
+        title = str(app.screen.query_one("#paper-title", Static).render())
+        abstract = str(app.screen.query_one("#paper-abstract", Static).render())
+        assert "[bold]x[/] [link=http://e.vil]y[/link] [/]" in title
+        assert "[bold]x[/]" in abstract
+        assert "\x1b" not in title + abstract and "\x07" not in abstract
+
+
+async def test_start_is_interactive_at_once(library, tmp_path):
+    app = make_app(library, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.focused is app.query_one("#question", Input)
+        assert app.interactive_ms is not None
+        await app.ready.wait()
+        print(f"interactive after {app.interactive_ms:.0f} ms, library ready after {app.ready_ms:.0f} ms")
+        assert isinstance(app.query_one("#status", Static).render(), Text | object)

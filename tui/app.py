@@ -1,0 +1,370 @@
+"""The chat app: ask the library, watch the answer stream, open the cited abstracts."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Footer, Header, Input, Markdown, Static
+from textual.worker import Worker, WorkerState
+
+from rag.answer import AnswerDone, Conversation, SourcesReady, TextDelta
+from rag.errors import PapersError
+from tui.history import ChatHistory
+from tui.safe import plain
+from tui.screens import ChatsScreen, HelpScreen, IngestScreen, PaperScreen
+from tui.widgets import AnswerView, QuestionView, SourcesPanel
+
+_DEFAULT_SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+
+
+def _md_text(text: str) -> str:
+    """Model text for the Markdown widget: no control codes, no raw HTML."""
+    return re.sub(r"<", "&lt;", plain(text))
+
+
+class PapersApp(App[int]):
+    """Chat with a library of papers."""
+
+    TITLE = "papers"
+    SUB_TITLE = "chat with your library"
+    CSS_PATH = "app.tcss"
+    BINDINGS = [
+        Binding("escape", "cancel_answer", "Cancel"),
+        Binding("ctrl+n", "new_chat", "New chat"),
+        Binding("ctrl+o", "open_chats", "Chats"),
+        Binding("ctrl+e", "export", "Export"),
+        Binding("f1", "help", "Help"),
+        Binding("question_mark", "help", "Help", show=False),
+        Binding("ctrl+q", "quit", "Quit"),
+    ]
+
+    def __init__(
+        self,
+        *,
+        store: str | Path | None = None,
+        llm: str | None = None,
+        library: Any = None,
+        history_path: str | Path | None = None,
+        export_dir: str | Path | None = None,
+        seeds: str | Path | None = None,
+    ) -> None:
+        self.created_at = time.perf_counter()
+        super().__init__()
+        self.store = store
+        self.llm = llm
+        self.library = library
+        self.history_path = Path(history_path) if history_path else None
+        self.export_dir = Path(export_dir) if export_dir else Path.cwd()
+        self.seeds = Path(seeds) if seeds else (_DEFAULT_SEEDS if _DEFAULT_SEEDS.is_dir() else None)
+        self.history: ChatHistory | None = None
+        self.conversation = Conversation()
+        self.chat_id: int | None = None
+        self.ready = asyncio.Event()
+        self.interactive_ms: float | None = None
+        self.ready_ms: float | None = None
+        self._backend = "loading…"
+        self._papers: int | None = None
+        self._timings = ""
+        self._current: AnswerView | None = None
+
+    # -- layout -----------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="main"):
+            yield VerticalScroll(id="log")
+            yield SourcesPanel(id="sources")
+        yield Input(placeholder="Ask the library a question (loading…)", id="question")
+        yield Static(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#sources", SourcesPanel).border_title = "Sources"
+        self.query_one("#question", Input).focus()
+        self._show_status()
+        self.interactive_ms = (time.perf_counter() - self.created_at) * 1000
+        self._load()
+
+    # -- loading (never on the UI thread) ----------------------------------------------
+    @work(thread=True, exclusive=True, group="load")
+    def _load(self) -> None:
+        from rag.library import Library
+
+        try:
+            lib = self.library or Library.open(self.store)
+            self.library = lib
+            if self.history is None:
+                path = self.history_path or Path(lib.settings.store).expanduser().parent / "chats.sqlite"
+                self.history = ChatHistory(path)
+            papers = lib.catalogue.counts()["papers"]
+            self.call_from_thread(self._set_papers, papers)
+            if papers == 0 and self.seeds is not None:
+                self.call_from_thread(self._offer_seeds)
+            else:
+                lib.embedder.embed(["warm up"])  # loads the embedder now, not on the first question
+        except PapersError as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error", timeout=10)
+        except Exception as exc:  # a broken store must not kill the app
+            self.call_from_thread(self.notify, f"cannot open the library: {exc}", severity="error")
+        finally:
+            self.call_from_thread(self._loaded)
+        try:
+            chat = self.library.chat_model(self.llm) if self.library is not None else None
+            name = f"{chat.backend}:{chat.model}" if chat is not None else "extractive"
+        except PapersError as exc:
+            name = "no model"
+            self.call_from_thread(self.notify, str(exc), severity="error", timeout=10)
+        self.call_from_thread(self._set_backend, name)
+
+    def _loaded(self) -> None:
+        self.ready.set()
+        self.ready_ms = (time.perf_counter() - self.created_at) * 1000
+        self.query_one("#question", Input).placeholder = "Ask the library a question"
+
+    def _offer_seeds(self) -> None:
+        def done(ok: bool | None) -> None:
+            if ok and self.library is not None:
+                self._set_papers(self.library.catalogue.counts()["papers"])
+                self.notify("Seed corpus ingested.")
+
+        self.push_screen(IngestScreen(self.library, self.seeds), done)
+
+    def _set_papers(self, n: int) -> None:
+        self._papers = n
+        self._show_status()
+
+    def _set_backend(self, name: str) -> None:
+        self._backend = name
+        self._show_status()
+
+    def _show_status(self) -> None:
+        papers = "…" if self._papers is None else str(self._papers)
+        line = Text(f" {plain(self._backend)} │ {papers} papers")
+        if self._timings:
+            line.append(f" │ {self._timings}")
+        self.query_one("#status", Static).update(line)
+
+    # -- asking -----------------------------------------------------------------------
+    @on(Input.Submitted, "#question")
+    async def _submitted(self, event: Input.Submitted) -> None:
+        question = event.value.strip()
+        if not question:
+            return
+        event.input.clear()
+        await self.ask(question)
+
+    async def ask(self, question: str) -> None:
+        """Start answering ``question`` (cancels an answer still running)."""
+        log = self.query_one("#log", VerticalScroll)
+        view = AnswerView(note="searching…")
+        await log.mount_all([QuestionView(question), view])
+        log.scroll_end(animate=False)
+        self._answer(question, view)
+
+    @work(exclusive=True, group="answer")
+    async def _answer(self, question: str, view: AnswerView) -> None:
+        self._current = view
+        stream = None
+        try:
+            await self.ready.wait()
+            if self.library is None:
+                view.set_note("(no library)")
+                return
+            sources = self.query_one("#sources", SourcesPanel)
+            async for event in self.library.astream(
+                question, conversation=self.conversation, llm=self.llm
+            ):
+                if isinstance(event, SourcesReady):
+                    await sources.show(event.hits, event.numbers)
+                    view.set_note("writing…")
+                    stream = Markdown.get_stream(view.markdown)
+                elif isinstance(event, TextDelta):
+                    if stream is not None:
+                        await stream.write(_md_text(event.text))
+                elif isinstance(event, AnswerDone):
+                    if stream is not None:
+                        await stream.stop()
+                        stream = None
+                    await self._finish(view, event.answer)
+        except asyncio.CancelledError:
+            if stream is not None:
+                await stream.stop()
+            view.set_note("(cancelled)")
+            raise
+        except PapersError as exc:
+            view.set_note(f"(failed: {plain(str(exc))})")
+            self.notify(plain(str(exc)), severity="error", timeout=10)
+        finally:
+            self._current = None
+
+    async def _finish(self, view: AnswerView, answer) -> None:
+        from rag.answer import references_markdown
+
+        text = _md_text(answer.text)
+        refs = references_markdown(answer)
+        if refs:
+            text += "\n\n" + _md_text(refs)
+        await view.markdown.update(text)
+        t = answer.timings
+        first = "–" if t.first_token_ms is None else f"{t.first_token_ms:.0f}"
+        self._timings = f"sources {t.retrieval_ms:.0f} ms, first token {first} ms, total {t.total_ms:.0f} ms"
+        view.set_note(f"{answer.backend}:{answer.model}" + (" · declined" if answer.declined else ""))
+        self.query_one("#sources", SourcesPanel).set_citations(answer.citations)
+        self._show_status()
+        self._save_turn(answer)
+        self.query_one("#log", VerticalScroll).scroll_end(animate=False)
+
+    def _save_turn(self, answer) -> None:
+        if self.history is None:
+            return
+        try:
+            if self.chat_id is None:
+                self.chat_id = self.history.new_chat(plain(answer.question)[:80])
+            self.history.save_turn(
+                self.chat_id, answer.question, answer.to_dict(), self.conversation.to_dict()
+            )
+        except Exception as exc:  # saving must never lose the answer on screen
+            self.notify(f"could not save the chat: {exc}", severity="warning")
+
+    def action_cancel_answer(self) -> None:
+        for worker in self.workers:
+            if worker.group == "answer" and worker.state in (WorkerState.PENDING, WorkerState.RUNNING):
+                worker.cancel()
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "answer" and event.state == WorkerState.ERROR:
+            self.notify(f"the answer failed: {event.worker.error}", severity="error")
+
+    # -- sources ----------------------------------------------------------------------
+    @on(SourcesPanel.Opened)
+    def _open_source(self, event: SourcesPanel.Opened) -> None:
+        self.push_screen(PaperScreen(event.n, event.hit, event.citation))
+
+    # -- chats ------------------------------------------------------------------------
+    async def action_new_chat(self) -> None:
+        self.action_cancel_answer()
+        self.conversation = Conversation()
+        self.chat_id = None
+        await self.query_one("#log", VerticalScroll).remove_children()
+        await self.query_one("#sources", SourcesPanel).clear()
+        self.query_one("#question", Input).focus()
+
+    async def action_open_chats(self) -> None:
+        await self.ready.wait()
+        if self.history is None:
+            self.notify("no chat history is open", severity="warning")
+            return
+
+        async def chosen(chat_id: int | None) -> None:
+            if chat_id is not None:
+                await self.open_chat(chat_id)
+
+        self.push_screen(ChatsScreen(self.history), chosen)
+
+    async def open_chat(self, chat_id: int) -> None:
+        """Show a saved chat and continue it."""
+        await self.action_new_chat()
+        assert self.history is not None
+        self.conversation = self.history.conversation(chat_id)
+        self.chat_id = chat_id
+        log = self.query_one("#log", VerticalScroll)
+        last = None
+        for question, answer in self.conversation.turns:
+            from rag.answer import references_markdown
+
+            text = _md_text(answer.text)
+            refs = references_markdown(answer)
+            if refs:
+                text += "\n\n" + _md_text(refs)
+            await log.mount_all([QuestionView(question), AnswerView(text, note="(saved)")])
+            last = answer
+        if last is not None:
+            sources = self.query_one("#sources", SourcesPanel)
+            numbers = self.conversation.numbers
+            await sources.show(last.sources, numbers)
+            sources.set_citations(last.citations)
+        log.scroll_end(animate=False)
+
+    # -- export -----------------------------------------------------------------------
+    def action_export(self) -> None:
+        if not self.conversation.turns:
+            self.notify("nothing to export yet", severity="warning")
+            return
+        try:
+            md_path, bib_path = export_conversation(
+                self.conversation, self.export_dir, self.chat_id, self.library
+            )
+        except OSError as exc:
+            self.notify(f"export failed: {exc}", severity="error")
+            return
+        self.notify(f"exported {md_path} and {bib_path}")
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+
+def export_conversation(
+    conversation: Conversation, folder: Path, chat_id: int | None, library: Any = None
+) -> tuple[Path, Path]:
+    """Write the conversation as Markdown and its cited papers as BibTeX; returns both paths."""
+    from rag.answer import references_bibtex, references_markdown
+
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"papers-chat-{chat_id if chat_id is not None else time.strftime('%Y%m%d-%H%M%S')}"
+    parts = [f"# {plain(conversation.turns[0][0])}\n"]
+    cited: dict[str, Any] = {}
+    for question, answer in conversation.turns:
+        parts.append(f"## {plain(question)}\n\n{plain(answer.text)}\n")
+        refs = references_markdown(answer)
+        if refs:
+            parts.append(f"References:\n\n{refs}\n")
+        papers = {h.paper.paper_id: h.paper for h in answer.sources}
+        for c in answer.citations:
+            if c.paper_id in papers:
+                cited.setdefault(c.paper_id, papers[c.paper_id])
+    if library is not None and cited:
+        # A reopened chat keeps only titles and abstracts; the catalogue has the rest.
+        try:
+            full = library.catalogue.get_papers(cited)
+            cited = {pid: full.get(pid, p) for pid, p in cited.items()}
+        except Exception:
+            pass
+    md_path = folder / f"{stem}.md"
+    bib_path = folder / f"{stem}.bib"
+    md_path.write_text("\n".join(parts), encoding="utf-8")
+    bib_path.write_text(references_bibtex(list(cited.values())), encoding="utf-8")
+    return md_path, bib_path
+
+
+def run(
+    store: str | None = None,
+    llm: str | None = None,
+    *,
+    seeds: str | Path | None = None,
+    history_path: str | Path | None = None,
+) -> int:
+    """Run the chat app until the user quits; returns the exit code."""
+    app = PapersApp(store=store, llm=llm, seeds=seeds, history_path=history_path)
+    result = app.run()
+    return int(result or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="papers chat", description="Chat with your library of papers.")
+    parser.add_argument("--store", help="library folder (default: the user data dir; env PAPERS_STORE)")
+    parser.add_argument("--llm", help="auto (default), ollama[:model], embedded, or none (extractive)")
+    parser.add_argument("--seeds", help="corpus offered for ingestion when the library is empty")
+    parser.add_argument("--history", help="chats database (default: next to the store)")
+    args = parser.parse_args(argv)
+    return run(store=args.store, llm=args.llm, seeds=args.seeds, history_path=args.history)

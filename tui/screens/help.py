@@ -1,0 +1,39 @@
+"""The help screen: what each key does."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEYS = [
+    ("enter", "ask the question in the input"),
+    ("escape", "cancel the answer being written; close a dialog"),
+    ("tab / shift+tab", "move between the input and the sources"),
+    ("enter on a source", "open the paper with its evidence highlighted"),
+    ("ctrl+n", "start a new chat"),
+    ("ctrl+o", "saved chats: open (enter), rename (r), delete (d)"),
+    ("ctrl+e", "export the chat as Markdown and its cited papers as BibTeX"),
+    ("f1 / ?", "this help"),
+    ("ctrl+q", "quit"),
+]
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape", "close", "Close"), Binding("q", "close", show=False)]
+
+    def compose(self) -> ComposeResult:
+        text = Text("Keys\n\n", style="bold")
+        for key, what in KEYS:
+            text.append(f"{key:>18}", style="bold cyan")
+            text.append(f"  {what}\n")
+        text.append("\nAnswers cite papers as [n]; ✓ marks a citation whose evidence was found.",
+                    style="dim")
+        with VerticalScroll(id="help-box"):
+            yield Static(text)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

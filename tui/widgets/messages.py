@@ -1,0 +1,38 @@
+"""The turns of the chat log: a question, and an answer that streams into Markdown."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Markdown, Static
+
+from tui.safe import plain
+
+
+class QuestionView(Static):
+    """The user's question (shown as plain text, never markup)."""
+
+    def __init__(self, question: str) -> None:
+        super().__init__(Text("> " + plain(question)), classes="question")
+
+
+class AnswerView(Vertical):
+    """An answer: Markdown that streams, then is replaced by the checked text."""
+
+    def __init__(self, text: str = "", *, note: str = "") -> None:
+        super().__init__(classes="answer")
+        self._initial = plain(text)
+        self._note = note
+
+    def compose(self) -> ComposeResult:
+        yield Markdown(self._initial, classes="answer-text")
+        yield Static(Text(self._note), classes="answer-note")
+
+    @property
+    def markdown(self) -> Markdown:
+        return self.query_one(Markdown)
+
+    def set_note(self, note: str) -> None:
+        self._note = note
+        self.query_one(".answer-note", Static).update(Text(note))
