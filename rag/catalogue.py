@@ -82,7 +82,10 @@ class Catalogue:
     def chunk_ids_of(self, paper_ids: Iterable[str]) -> list[str]:
         ids: list[str] = []
         for pid in paper_ids:
-            ids.extend(r[0] for r in self.db.execute("SELECT chunk_id FROM chunks WHERE paper_id=?", (pid,)))
+            ids.extend(
+                r[0]
+                for r in self.db.execute("SELECT chunk_id FROM chunks WHERE paper_id=?", (pid,))
+            )
         return ids
 
     def commit_papers(self, items: list[tuple[Paper, str, list[Chunk]]]) -> None:
@@ -96,14 +99,26 @@ class Catalogue:
                 cur.execute(
                     "INSERT OR REPLACE INTO papers VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
-                        paper.paper_id, paper.title, paper.abstract, json.dumps(list(paper.authors)),
-                        paper.year, paper.arxiv_id, paper.doi, paper.url,
-                        json.dumps(list(paper.categories)), json.dumps(list(paper.sources)), digest, now,
+                        paper.paper_id,
+                        paper.title,
+                        paper.abstract,
+                        json.dumps(list(paper.authors)),
+                        paper.year,
+                        paper.arxiv_id,
+                        paper.doi,
+                        paper.url,
+                        json.dumps(list(paper.categories)),
+                        json.dumps(list(paper.sources)),
+                        digest,
+                        now,
                     ),
                 )
                 cur.executemany(
                     "INSERT INTO chunks VALUES (?,?,?,?,?,?)",
-                    [(c.chunk_id, c.paper_id, c.index, c.text, c.embed_text, c.n_tokens) for c in chunks],
+                    [
+                        (c.chunk_id, c.paper_id, c.index, c.text, c.embed_text, c.n_tokens)
+                        for c in chunks
+                    ],
                 )
             self._bump(cur)
             cur.execute("COMMIT")
@@ -131,8 +146,12 @@ class Catalogue:
         cur.execute("COMMIT")
 
     def _bump(self, cur: sqlite3.Cursor) -> None:
-        gen = int((cur.execute("SELECT value FROM meta WHERE key='generation'").fetchone() or [0])[0])
-        cur.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('generation', ?)", (str(gen + 1),))
+        gen = int(
+            (cur.execute("SELECT value FROM meta WHERE key='generation'").fetchone() or [0])[0]
+        )
+        cur.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES ('generation', ?)", (str(gen + 1),)
+        )
 
     def get_papers(self, paper_ids: Iterable[str]) -> dict[str, Paper]:
         ids = list(dict.fromkeys(paper_ids))
@@ -149,11 +168,16 @@ class Catalogue:
             yield _paper(row)
 
     def find_titles(self, text: str) -> list[Paper]:
-        return [_paper(r) for r in self.db.execute("SELECT * FROM papers WHERE title LIKE ?", (f"%{text}%",))]
+        return [
+            _paper(r)
+            for r in self.db.execute("SELECT * FROM papers WHERE title LIKE ?", (f"%{text}%",))
+        ]
 
     def chunk_texts(self) -> tuple[list[str], list[str], list[str]]:
         """(chunk ids, paper ids, embedded texts) of every committed chunk, in a stable order."""
-        rows = self.db.execute("SELECT chunk_id, paper_id, embed_text FROM chunks ORDER BY chunk_id").fetchall()
+        rows = self.db.execute(
+            "SELECT chunk_id, paper_id, embed_text FROM chunks ORDER BY chunk_id"
+        ).fetchall()
         return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
 
     def chunk_rows(self, chunk_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
@@ -169,7 +193,9 @@ class Catalogue:
 
     def counts(self) -> dict[str, int]:
         papers = self.db.execute("SELECT COUNT(*) FROM papers").fetchone()[0]
-        chunks, longest = self.db.execute("SELECT COUNT(*), COALESCE(MAX(n_tokens), 0) FROM chunks").fetchone()
+        chunks, longest = self.db.execute(
+            "SELECT COUNT(*), COALESCE(MAX(n_tokens), 0) FROM chunks"
+        ).fetchone()
         return {"papers": papers, "chunks": chunks, "max_chunk_tokens": longest}
 
     def token_lengths(self) -> list[int]:

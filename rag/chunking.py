@@ -64,7 +64,11 @@ class Chunker:
             size = sum(n for _, n in groups[-1])
             if groups[-1] and (size + piece[1] > budget or size >= target):
                 prev = groups[-1][-1]
-                carry = [prev] if prev[1] <= self.overlap_tokens and prev[1] + piece[1] <= budget else []
+                carry = (
+                    [prev]
+                    if prev[1] <= self.overlap_tokens and prev[1] + piece[1] <= budget
+                    else []
+                )
                 groups.append(carry)
             groups[-1].append(piece)
         texts = [" ".join(s for s, _ in g) for g in groups if g]
@@ -86,7 +90,10 @@ class Chunker:
     def _fit_title(self, title: str) -> str:
         # A title longer than half the window is cut so the abstract still has room.
         words = title.split()
-        while len(words) > 1 and self.count_tokens(" ".join(words) + _TITLE_SEP) > self.max_tokens // 2:
+        while (
+            len(words) > 1
+            and self.count_tokens(" ".join(words) + _TITLE_SEP) > self.max_tokens // 2
+        ):
             words.pop()
         return " ".join(words)
 

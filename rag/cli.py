@@ -13,7 +13,9 @@ from rag.errors import PapersError
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", help="library folder (default: the user data dir; env PAPERS_STORE)")
     p.add_argument("--embedder", help="'minilm' (default) or 'ollama:<model>'")
-    p.add_argument("--chroma-host", help="use a Chroma server at this host instead of the embedded store")
+    p.add_argument(
+        "--chroma-host", help="use a Chroma server at this host instead of the embedded store"
+    )
     p.add_argument("--chroma-port", type=int, help="port of the Chroma server (default 8000)")
 
 
@@ -23,8 +25,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ingest", help="add papers from files or folders")
     _common(p)
-    p.add_argument("paths", nargs="+", help="files or folders: listing pages, JSONL, CSV, arXiv metadata")
-    p.add_argument("--format", choices=["pages", "jsonl", "csv", "arxiv"], help="override format detection")
+    p.add_argument(
+        "paths", nargs="+", help="files or folders: listing pages, JSONL, CSV, arXiv metadata"
+    )
+    p.add_argument(
+        "--format", choices=["pages", "jsonl", "csv", "arxiv"], help="override format detection"
+    )
     p.add_argument("--rebuild", action="store_true", help="forget the store and build it anew")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
@@ -73,7 +79,9 @@ def _library(args: argparse.Namespace):
     base = Settings.load(**{k: v for k, v in overrides.items() if v})
     if args.chroma_host or args.chroma_port:
         chroma = base.chroma.model_copy(
-            update={k: v for k, v in {"host": args.chroma_host, "port": args.chroma_port}.items() if v}
+            update={
+                k: v for k, v in {"host": args.chroma_host, "port": args.chroma_port}.items() if v
+            }
         )
         base = base.model_copy(update={"chroma": chroma})
     return Library(base)
@@ -148,7 +156,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     lib = _library(args)
-    filters = {"source": args.source, "year": args.year, "author": args.author, "category": args.category}
+    filters = {
+        "source": args.source,
+        "year": args.year,
+        "author": args.author,
+        "category": args.category,
+    }
     hits = lib.search(args.query, k=args.k, filters=filters, mode=args.mode)
     if args.json:
         print(json.dumps({"query": args.query, "hits": [h.to_dict() for h in hits]}, indent=2))
@@ -195,7 +208,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
         raise PapersError("no answer was produced")
     if args.json:
         d = answer.to_dict()
-        out = {key: d[key] for key in ("question", "answer", "citations", "backend", "model", "timings")}
+        out = {
+            key: d[key]
+            for key in ("question", "answer", "citations", "backend", "model", "timings")
+        }
         out["declined"] = d["declined"]
         print(json.dumps(out, indent=2))
     else:
@@ -215,7 +231,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
         )
     if args.bibtex:
         cited = {c.paper_id for c in answer.citations}
-        Path(args.bibtex).write_text(references_bibtex([h.paper for h in answer.sources if h.paper.paper_id in cited]))
+        Path(args.bibtex).write_text(
+            references_bibtex([h.paper for h in answer.sources if h.paper.paper_id in cited])
+        )
     return 0
 
 
@@ -231,7 +249,14 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return 0  # pragma: no cover (execv does not return)
 
 
-COMMANDS = {"ingest": cmd_ingest, "stats": cmd_stats, "search": cmd_search, "ask": cmd_ask, "remove": cmd_remove, "chat": cmd_chat}
+COMMANDS = {
+    "ingest": cmd_ingest,
+    "stats": cmd_stats,
+    "search": cmd_search,
+    "ask": cmd_ask,
+    "remove": cmd_remove,
+    "chat": cmd_chat,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -183,7 +183,9 @@ def _write_batch(lib: Library, batch: list[tuple[Paper, str]]) -> int:
     vectors = lib.embedder.embed([c.embed_text for c in all_chunks])
     stale = set(lib.catalogue.chunk_ids_of(p.paper_id for p, _ in batch))
     lib.vectors.upsert(
-        [c.chunk_id for c in all_chunks], vectors, [c.paper_id for c in all_chunks],
+        [c.chunk_id for c in all_chunks],
+        vectors,
+        [c.paper_id for c in all_chunks],
         [c.embed_text for c in all_chunks],
     )
     lib.catalogue.commit_papers(items)
@@ -198,7 +200,9 @@ def _reconcile(lib: Library) -> None:
     lib.vectors.delete(orphans)
 
 
-def remove(lib: Library, *, source: str | None = None, paper_ids: list[str] | None = None) -> list[Paper]:
+def remove(
+    lib: Library, *, source: str | None = None, paper_ids: list[str] | None = None
+) -> list[Paper]:
     """Remove papers by id, or every paper whose only source is ``source`` (others lose it)."""
     from filelock import FileLock, Timeout
 
@@ -206,7 +210,9 @@ def remove(lib: Library, *, source: str | None = None, paper_ids: list[str] | No
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        raise StoreBusy(f"another `papers ingest` is writing to {lib.store_dir}; try again after it") from None
+        raise StoreBusy(
+            f"another `papers ingest` is writing to {lib.store_dir}; try again after it"
+        ) from None
     try:
         cat = lib.catalogue
         gone: list[Paper] = []
@@ -232,4 +238,3 @@ def remove(lib: Library, *, source: str | None = None, paper_ids: list[str] | No
         return gone
     finally:
         lock.release()
-

@@ -32,7 +32,9 @@ class LexicalIndex:
         self._ids: list[str] = []
         self._paper_ids: list[str] = []
 
-    def build(self, ids: list[str], paper_ids: list[str], texts: list[str], generation: int) -> None:
+    def build(
+        self, ids: list[str], paper_ids: list[str], texts: list[str], generation: int
+    ) -> None:
         import bm25s
 
         self._ids, self._paper_ids, self.generation = ids, paper_ids, generation
@@ -51,7 +53,9 @@ class LexicalIndex:
         if self._bm25 is not None:
             self._bm25.save(str(tmp / "bm25"))
         (tmp / "ids.json").write_text(
-            json.dumps({"generation": self.generation, "ids": self._ids, "paper_ids": self._paper_ids})
+            json.dumps(
+                {"generation": self.generation, "ids": self._ids, "paper_ids": self._paper_ids}
+            )
         )
         old = self.folder.with_name(self.folder.name + f".old{os.getpid()}")
         if self.folder.exists():

@@ -33,7 +33,9 @@ class Library:
         self._seen_generation: int | None = None
 
     @classmethod
-    def open(cls, store: str | Path | None = None, *, settings: Settings | None = None, **overrides: Any) -> Library:
+    def open(
+        cls, store: str | Path | None = None, *, settings: Settings | None = None, **overrides: Any
+    ) -> Library:
         """Open (or create) the library at ``store``; other settings as keyword overrides."""
         if settings is None:
             settings = Settings.load(store=store, **overrides)
@@ -107,13 +109,17 @@ class Library:
             )
 
     # -- writing ----------------------------------------------------------------
-    def ingest(self, paths: Iterable[str | Path], *, fmt: str | None = None, progress=None, on_problem=None):
+    def ingest(
+        self, paths: Iterable[str | Path], *, fmt: str | None = None, progress=None, on_problem=None
+    ):
         """Add or update papers from files/folders; returns an ``IngestReport``."""
         from rag.ingest import ingest
 
         return ingest(self, paths, fmt=fmt, progress=progress, on_problem=on_problem)
 
-    def remove(self, *, source: str | None = None, paper_ids: list[str] | None = None) -> list[Paper]:
+    def remove(
+        self, *, source: str | None = None, paper_ids: list[str] | None = None
+    ) -> list[Paper]:
         """Remove papers by id or by source; returns the papers removed."""
         from rag.ingest import remove
 
@@ -124,7 +130,13 @@ class Library:
         import shutil
 
         self.close()
-        for part in ("library.sqlite", "library.sqlite-wal", "library.sqlite-shm", "bm25", "chroma"):
+        for part in (
+            "library.sqlite",
+            "library.sqlite-wal",
+            "library.sqlite-shm",
+            "bm25",
+            "chroma",
+        ):
             p = self.store_dir / part
             if p.is_dir():
                 shutil.rmtree(p)
@@ -185,8 +197,12 @@ class Library:
         rows = self.catalogue.chunk_rows({c for c, _, _ in dense} | {c for c, _, _ in lexical})
         dense = [x for x in dense if x[0] in rows]
         lexical = [x for x in lexical if x[0] in rows]
-        fused = fuse(dense, lexical, rrf_k=r.rrf_k, dense_weight=r.dense_weight, bm25_weight=r.bm25_weight)
-        papers = self.catalogue.get_papers(pid for pid, *_ in fused[: max(4 * k, 50) * (10 if f else 1)])
+        fused = fuse(
+            dense, lexical, rrf_k=r.rrf_k, dense_weight=r.dense_weight, bm25_weight=r.bm25_weight
+        )
+        papers = self.catalogue.get_papers(
+            pid for pid, *_ in fused[: max(4 * k, 50) * (10 if f else 1)]
+        )
         hits = build_hits(fused, papers, {c: t for c, (_, t) in rows.items()}, k, f)
         return hits
 
@@ -205,17 +221,28 @@ class Library:
         def pct(q: float) -> int:
             return lengths[min(len(lengths) - 1, int(q * len(lengths)))] if lengths else 0
 
-        size = sum(f.stat().st_size for f in self.store_dir.rglob("*") if f.is_file()) if self.store_dir.exists() else 0
+        size = (
+            sum(f.stat().st_size for f in self.store_dir.rglob("*") if f.is_file())
+            if self.store_dir.exists()
+            else 0
+        )
         return {
             **counts,
             "embedder": self.catalogue.get_meta("embedder") or self.embedder.name,
             "store": str(self.store_dir),
-            "chroma": self.settings.chroma.host and f"{self.settings.chroma.host}:{self.settings.chroma.port}" or "embedded",
+            "chroma": self.settings.chroma.host
+            and f"{self.settings.chroma.host}:{self.settings.chroma.port}"
+            or "embedded",
             "size_bytes": size,
             "sources": self.catalogue.source_counts(),
-            "chunk_tokens": {"min": lengths[0] if lengths else 0, "p50": pct(0.5), "p90": pct(0.9),
-                             "p99": pct(0.99), "max": counts["max_chunk_tokens"],
-                             "window": self.chunker.max_tokens + 2 if lengths else None},
+            "chunk_tokens": {
+                "min": lengths[0] if lengths else 0,
+                "p50": pct(0.5),
+                "p90": pct(0.9),
+                "p99": pct(0.99),
+                "max": counts["max_chunk_tokens"],
+                "window": self.chunker.max_tokens + 2 if lengths else None,
+            },
             "generation": self.catalogue.generation(),
         }
 

@@ -80,13 +80,27 @@ def fuse(
         if br:
             score += bm25_weight / (rrf_k + br[0])
         chunk_ids = list(dict.fromkeys([*(dr[2] if dr else []), *(br[2] if br else [])]))
-        fused.append((pid, score, dr[0] if dr else None, br[0] if br else None, dr[1] if dr else None, chunk_ids))
+        fused.append(
+            (
+                pid,
+                score,
+                dr[0] if dr else None,
+                br[0] if br else None,
+                dr[1] if dr else None,
+                chunk_ids,
+            )
+        )
     fused.sort(key=lambda x: (-x[1], x[2] or 10**9))
     return fused
 
 
-def build_hits(fused, papers: Mapping[str, Paper], chunk_text: Mapping[str, str], k: int,
-               filters: Filters | None) -> list[Hit]:
+def build_hits(
+    fused,
+    papers: Mapping[str, Paper],
+    chunk_text: Mapping[str, str],
+    k: int,
+    filters: Filters | None,
+) -> list[Hit]:
     hits: list[Hit] = []
     for pid, score, dr, br, cos, cids in fused:
         paper = papers.get(pid)

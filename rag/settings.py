@@ -38,7 +38,9 @@ class ChunkingSettings(BaseModel):
 class ChromaSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    host: str | None = Field(None, description="A Chroma server to use instead of the embedded store.")
+    host: str | None = Field(
+        None, description="A Chroma server to use instead of the embedded store."
+    )
     port: int = Field(8000, description="Port of the Chroma server.")
     collection: str = Field("papers", description="Name of the Chroma collection.")
 
@@ -52,7 +54,8 @@ class RetrievalSettings(BaseModel):
     dense_weight: float = Field(1.0, description="Weight of the dense ranking in fusion.")
     bm25_weight: float = Field(1.0, description="Weight of the BM25 ranking in fusion.")
     min_dense_score: float = Field(
-        0.32, description="Relevance floor: below this cosine similarity of the best paper, decline."
+        0.32,
+        description="Relevance floor: below this cosine similarity of the best paper, decline.",
     )
     rerank: bool = Field(False, description="Rerank fused candidates with a cross-encoder.")
 
@@ -66,7 +69,9 @@ class LLMSettings(BaseModel):
     ollama_host: str | None = Field(
         None, description="Ollama server URL; default OLLAMA_HOST or http://127.0.0.1:11434."
     )
-    ollama_model: str | None = Field(None, description="Ollama chat model; default: first installed.")
+    ollama_model: str | None = Field(
+        None, description="Ollama chat model; default: first installed."
+    )
     timeout_s: float = Field(120.0, description="Seconds to wait for the model.")
     max_answer_tokens: int = Field(200, description="Longest answer the model may write.")
     temperature: float = Field(0.1, description="Sampling temperature.")

@@ -54,11 +54,15 @@ class VectorStore:
         chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
         try:
             if self.host:
-                self._client = chromadb.HttpClient(host=self.host, port=self.port, settings=chroma_settings)
+                self._client = chromadb.HttpClient(
+                    host=self.host, port=self.port, settings=chroma_settings
+                )
                 self._client.heartbeat()
             else:
                 self.path.mkdir(parents=True, exist_ok=True)
-                self._client = chromadb.PersistentClient(path=str(self.path), settings=chroma_settings)
+                self._client = chromadb.PersistentClient(
+                    path=str(self.path), settings=chroma_settings
+                )
             # embedding_function=None: Chroma's default embedder downloads a model; we embed ourselves.
             col = self._client.get_or_create_collection(
                 self.collection_name,
@@ -141,7 +145,9 @@ class VectorStore:
         )
         return [
             VectorHit(cid, (meta or {}).get("paper_id", cid.split("#")[0]), 1.0 - float(dist))
-            for cid, meta, dist in zip(res["ids"][0], res["metadatas"][0], res["distances"][0], strict=True)
+            for cid, meta, dist in zip(
+                res["ids"][0], res["metadatas"][0], res["distances"][0], strict=True
+            )
         ]
 
     def drop(self) -> None:

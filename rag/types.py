@@ -102,7 +102,9 @@ class Timings:
     def to_dict(self) -> dict[str, Any]:
         return {
             "retrieval_ms": round(self.retrieval_ms, 2),
-            "first_token_ms": None if self.first_token_ms is None else round(self.first_token_ms, 2),
+            "first_token_ms": None
+            if self.first_token_ms is None
+            else round(self.first_token_ms, 2),
             "total_ms": round(self.total_ms, 2),
         }
 

@@ -42,7 +42,7 @@ class PapersApp(App[int]):
         Binding("escape", "cancel_answer", "Cancel"),
         Binding("ctrl+n", "new_chat", "New chat"),
         Binding("ctrl+o", "open_chats", "Chats"),
-        Binding("ctrl+e", "export", "Export"),
+        Binding("ctrl+e", "export", "Export", priority=True),  # Input takes ctrl+e otherwise
         Binding("f1", "help", "Help"),
         Binding("question_mark", "help", "Help", show=False),
         Binding("ctrl+q", "quit", "Quit"),

@@ -21,7 +21,9 @@ _PAGE_FURNITURE = {
     "get trending papers in your email inbox!",
     "get trending papers in your email inbox once a day!",
 }
-_DATE_LINE = re.compile(r"^(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]* \d{1,2}(, \d{4})?$", re.I)
+_DATE_LINE = re.compile(
+    r"^(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]* \d{1,2}(, \d{4})?$", re.I
+)
 _SPACES = re.compile(r"\s+")
 # A title is a short line that does not end like a sentence; abstracts are long prose.
 _TITLE_MAX_CHARS = 300
@@ -37,7 +39,11 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.message}" if self.line else f"{self.path}: {self.message}"
+        return (
+            f"{self.path}:{self.line}: {self.message}"
+            if self.line
+            else f"{self.path}: {self.message}"
+        )
 
 
 @dataclass(frozen=True)
@@ -66,9 +72,9 @@ def expand_paths(paths: Iterable[str | Path], report: ProblemSink) -> list[Path]
         p = Path(raw).expanduser()
         if p.is_dir():
             found = sorted(
-                f for f in p.rglob("*") if f.is_file() and not any(
-                    part.startswith(".") for part in f.relative_to(p).parts
-                )
+                f
+                for f in p.rglob("*")
+                if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
             )
             if not found:
                 report(Problem(str(p), 0, "folder has no files"))
@@ -118,7 +124,9 @@ def iter_records(
     if fmt not in FORMATS:
         report(Problem(str(path), 0, f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}"))
         return
-    reader = {"pages": _read_pages, "jsonl": _read_jsonl, "arxiv": _read_arxiv, "csv": _read_csv}[fmt]
+    reader = {"pages": _read_pages, "jsonl": _read_jsonl, "arxiv": _read_arxiv, "csv": _read_csv}[
+        fmt
+    ]
     yield from reader(path, source, report)
 
 
@@ -172,7 +180,9 @@ def _read_pages(path: Path, source: str, report: ProblemSink) -> Iterator[Record
                 report(Problem(str(path), n, "abstract with no title before it; skipped"))
             continue
         if _looks_like_title(text):
-            report(Problem(str(path), title[0], f"title {title[1][:60]!r} has no abstract; skipped"))
+            report(
+                Problem(str(path), title[0], f"title {title[1][:60]!r} has no abstract; skipped")
+            )
             title = (n, text)
             continue
         yield Record(title=title[1], abstract=text, source=source, line=title[0])
@@ -254,9 +264,15 @@ def _read_arxiv(path: Path, source: str, report: ProblemSink) -> Iterator[Record
         parsed = obj.get("authors_parsed")
         if isinstance(parsed, list):
             authors = tuple(
-                clean(" ".join(p for p in (a[1], a[0]) if p)) for a in parsed if isinstance(a, list) and a
+                clean(" ".join(p for p in (a[1], a[0]) if p))
+                for a in parsed
+                if isinstance(a, list) and a
             )
-        year = _as_year((obj.get("versions") or [{}])[0].get("created")) if obj.get("versions") else None
+        year = (
+            _as_year((obj.get("versions") or [{}])[0].get("created"))
+            if obj.get("versions")
+            else None
+        )
         if year is None and re.match(r"^\d{4}\.", arxiv_id):
             year = 2000 + int(arxiv_id[:2])
         mapping = {
@@ -287,7 +303,12 @@ def _read_csv(path: Path, source: str, report: ProblemSink) -> Iterator[Record]:
             for row in reader:
                 start, line = line + 1, reader.line_num
                 obj = {(k or "").strip().lower(): v for k, v in row.items()}
-                if any("\udc80" <= ch <= "\udcff" for v in obj.values() if isinstance(v, str) for ch in v):
+                if any(
+                    "\udc80" <= ch <= "\udcff"
+                    for v in obj.values()
+                    if isinstance(v, str)
+                    for ch in v
+                ):
                     report(Problem(str(path), start, "not UTF-8; row skipped"))
                     continue
                 rec = _record_from_mapping(obj, path, source, start, report)
