@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--bibtex", metavar="FILE", help="also write the cited papers as BibTeX")
 
+    p = sub.add_parser("eval", help="score answer quality on a dataset (runs `python -m eval`)")
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="see `papers eval --help`")
+
     p = sub.add_parser("chat", help="the chat app (runs `python -m tui`)")
     p.add_argument("--store", help="library folder (default: the user data dir; env PAPERS_STORE)")
     p.add_argument("--llm", help="auto (default), ollama[:model], embedded, or none (extractive)")
@@ -249,6 +252,15 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return 0  # pragma: no cover (execv does not return)
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    import os
+
+    # A process boundary, not an import: rag never imports eval.
+    argv = [sys.executable, "-m", "eval", *args.rest]
+    os.execv(sys.executable, argv)
+    return 0  # pragma: no cover
+
+
 COMMANDS = {
     "ingest": cmd_ingest,
     "stats": cmd_stats,
@@ -256,6 +268,7 @@ COMMANDS = {
     "ask": cmd_ask,
     "remove": cmd_remove,
     "chat": cmd_chat,
+    "eval": cmd_eval,
 }
 
 
