@@ -50,8 +50,8 @@ class RetrievalSettings(BaseModel):
 
     k: int = Field(5, description="How many papers to retrieve.")
     candidates: int = Field(40, description="Chunks each retriever proposes before fusion.")
-    rrf_k: float = Field(60.0, description="Reciprocal-rank-fusion constant.")
-    dense_weight: float = Field(1.0, description="Weight of the dense ranking in fusion.")
+    rrf_k: float = Field(20.0, description="Reciprocal-rank-fusion constant (tuned, see README).")
+    dense_weight: float = Field(2.0, description="Weight of the dense ranking in fusion.")
     bm25_weight: float = Field(1.0, description="Weight of the BM25 ranking in fusion.")
     min_dense_score: float = Field(
         0.32,

@@ -99,6 +99,24 @@ class VectorStore:
     def count(self) -> int:
         return self._open().count()
 
+    def collection(self):
+        """The chromadb collection itself, for integrations (llama-index's ChromaVectorStore)."""
+        return self._open()
+
+    def iter_rows(self, *, step: int = 2000):
+        """Every stored chunk as (ids, embeddings, documents, metadatas), a page at a time."""
+        col = self._open()
+        offset = 0
+        while True:
+            got = col.get(
+                include=["embeddings", "documents", "metadatas"], limit=step, offset=offset
+            )
+            if len(got["ids"]):
+                yield got["ids"], got["embeddings"], got["documents"], got["metadatas"]
+            if len(got["ids"]) < step:
+                return
+            offset += step
+
     def upsert(
         self,
         ids: Sequence[str],

@@ -23,6 +23,7 @@ from tui.history import ChatHistory
 from tui.safe import plain
 from tui.screens import ChatsScreen, HelpScreen, IngestScreen, PaperScreen
 from tui.widgets import AnswerView, QuestionView, SourcesPanel
+from tui.widgets.messages import SEARCHING, WRITING
 
 _DEFAULT_SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 
@@ -103,7 +104,10 @@ class PapersApp(App[int]):
             lib = self.library or Library.open(self.store)
             self.library = lib
             if self.history is None:
-                path = self.history_path or Path(lib.settings.store).expanduser().parent / "chats.sqlite"
+                path = (
+                    self.history_path
+                    or Path(lib.settings.store).expanduser().parent / "chats.sqlite"
+                )
                 self.history = ChatHistory(path)
             papers = lib.catalogue.counts()["papers"]
             self.call_from_thread(self._set_papers, papers)
@@ -165,7 +169,7 @@ class PapersApp(App[int]):
     async def ask(self, question: str) -> None:
         """Start answering ``question`` (cancels an answer still running)."""
         log = self.query_one("#log", VerticalScroll)
-        view = AnswerView(note="searching…")
+        view = AnswerView(note=SEARCHING)
         await log.mount_all([QuestionView(question), view])
         log.scroll_end(animate=False)
         self._answer(question, view)
@@ -185,7 +189,7 @@ class PapersApp(App[int]):
             ):
                 if isinstance(event, SourcesReady):
                     await sources.show(event.hits, event.numbers)
-                    view.set_note("writing…")
+                    view.set_note(WRITING)
                     stream = Markdown.get_stream(view.markdown)
                 elif isinstance(event, TextDelta):
                     if stream is not None:
@@ -216,8 +220,12 @@ class PapersApp(App[int]):
         await view.markdown.update(text)
         t = answer.timings
         first = "–" if t.first_token_ms is None else f"{t.first_token_ms:.0f}"
-        self._timings = f"sources {t.retrieval_ms:.0f} ms, first token {first} ms, total {t.total_ms:.0f} ms"
-        view.set_note(f"{answer.backend}:{answer.model}" + (" · declined" if answer.declined else ""))
+        self._timings = (
+            f"sources {t.retrieval_ms:.0f} ms, first token {first} ms, total {t.total_ms:.0f} ms"
+        )
+        view.set_note(
+            f"{answer.backend}:{answer.model}" + (" · declined" if answer.declined else "")
+        )
         self.query_one("#sources", SourcesPanel).set_citations(answer.citations)
         self._show_status()
         self._save_turn(answer)
@@ -237,7 +245,10 @@ class PapersApp(App[int]):
 
     def action_cancel_answer(self) -> None:
         for worker in self.workers:
-            if worker.group == "answer" and worker.state in (WorkerState.PENDING, WorkerState.RUNNING):
+            if worker.group == "answer" and worker.state in (
+                WorkerState.PENDING,
+                WorkerState.RUNNING,
+            ):
                 worker.cancel()
 
     @on(Worker.StateChanged)
@@ -361,9 +372,15 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="papers chat", description="Chat with your library of papers.")
-    parser.add_argument("--store", help="library folder (default: the user data dir; env PAPERS_STORE)")
-    parser.add_argument("--llm", help="auto (default), ollama[:model], embedded, or none (extractive)")
+    parser = argparse.ArgumentParser(
+        prog="papers chat", description="Chat with your library of papers."
+    )
+    parser.add_argument(
+        "--store", help="library folder (default: the user data dir; env PAPERS_STORE)"
+    )
+    parser.add_argument(
+        "--llm", help="auto (default), ollama[:model], embedded, or none (extractive)"
+    )
     parser.add_argument("--seeds", help="corpus offered for ingestion when the library is empty")
     parser.add_argument("--history", help="chats database (default: next to the store)")
     args = parser.parse_args(argv)

@@ -46,7 +46,9 @@ class ChatHistory:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).expanduser()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=10, check_same_thread=False, isolation_level=None)
+        self.db = sqlite3.connect(
+            self.path, timeout=10, check_same_thread=False, isolation_level=None
+        )
         self.db.execute("PRAGMA foreign_keys = ON")
         self.db.executescript(_SCHEMA)
 
@@ -71,7 +73,8 @@ class ChatHistory:
                 "SELECT COUNT(*) FROM turns WHERE chat_id = ?", (chat_id,)
             ).fetchone()
             self.db.execute(
-                "INSERT INTO turns (chat_id, idx, question, answer, created) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO turns (chat_id, idx, question, answer, created)"
+                " VALUES (?, ?, ?, ?, ?)",
                 (chat_id, idx, question, json.dumps(answer), now),
             )
             self.db.execute(

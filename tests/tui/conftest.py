@@ -30,7 +30,9 @@ def library_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if i >= 9:
             break
         rows.append({"title": rec.title, "abstract": rec.abstract, "year": 2023})
-    rows.append({"title": EVIL_TITLE, "abstract": EVIL_ABSTRACT, "year": 2024, "arxiv_id": "2401.00001"})
+    rows.append(
+        {"title": EVIL_TITLE, "abstract": EVIL_ABSTRACT, "year": 2024, "arxiv_id": "2401.00001"}
+    )
     corpus = root / "papers.jsonl"
     corpus.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     lib = Library.open(root / "store")

@@ -6,8 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from rich.text import Text
-from textual.widgets import Input, Markdown, Static
+from textual.widgets import Input, ListView, Static
 
 from rag.errors import BackendUnavailable
 from tests.tui.conftest import EVIL_TITLE, script
@@ -15,7 +14,8 @@ from tui.app import PapersApp
 from tui.screens import ChatsScreen, PaperScreen
 from tui.widgets import AnswerView, QuestionView, SourceItem, SourcesPanel
 
-pytestmark = pytest.mark.timeout(120)
+# Generous: the first test also builds the shared store, and CI cores are shared.
+pytestmark = pytest.mark.timeout(300)
 
 AWQ_QUESTION = "How does activation-aware weight quantization protect salient weights?"
 SIZE = (120, 40)
@@ -27,12 +27,33 @@ def make_app(library, tmp_path: Path, **kwargs) -> PapersApp:
     return PapersApp(library=library, llm="scripted", seeds=None, **kwargs)
 
 
+async def until(condition, timeout: float = 90.0) -> None:
+    """Wait for ``condition()`` (polling: worker timing is not ours to assume)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "timed out waiting"
+        await asyncio.sleep(0.02)
+
+
 async def ask(pilot, app: PapersApp, question: str) -> None:
     await app.ready.wait()
+    before = len(app.query(AnswerView))
     app.query_one("#question", Input).value = question
     await pilot.press("enter")
-    await app.workers.wait_for_complete()
+    await until(
+        lambda: len(app.query(AnswerView)) > before and not app.query(AnswerView).last().busy
+    )
     await pilot.pause()
+
+
+def chats_listed(app: PapersApp) -> bool:
+    """The chats screen is up, lists something and has the list focused."""
+    screen = app.screen
+    if not isinstance(screen, ChatsScreen):
+        return False
+    lv = screen.query_one("#chats-list", ListView)
+    return bool(lv.children) and lv.index is not None and app.focused is lv
 
 
 def source_titles(app: PapersApp) -> dict[int, str]:
@@ -71,10 +92,9 @@ async def test_escape_cancels_a_running_answer(library, tmp_path):
             if "word" in app.query_one(AnswerView).markdown.source:
                 break
         await pilot.press("escape")
-        await app.workers.wait_for_complete()
+        await until(lambda: app.query_one(AnswerView).note == "(cancelled)")
         await pilot.pause()
-        note = str(app.query_one(".answer-note", Static).render())
-        assert note == "(cancelled)"
+        assert str(app.query_one(".answer-note", Static).render()) == "(cancelled)"
         assert app.conversation.turns == []
         assert app.is_running
 
@@ -88,15 +108,14 @@ async def test_open_a_source_shows_its_abstract(library, tmp_path):
         panel.focus()
         panel.index = 0
         await pilot.press("enter")
-        await pilot.pause()
+        await until(lambda: isinstance(app.screen, PaperScreen))
         screen = app.screen
         assert isinstance(screen, PaperScreen)
         hit = screen.hit
         abstract = screen.query_one("#paper-abstract", Static).render()
         assert hit.paper.abstract[:60] in str(abstract)
         await pilot.press("escape")
-        await pilot.pause()
-        assert not isinstance(app.screen, PaperScreen)
+        await until(lambda: not isinstance(app.screen, PaperScreen))
 
 
 async def test_click_a_source_opens_it(library, tmp_path):
@@ -106,8 +125,7 @@ async def test_click_a_source_opens_it(library, tmp_path):
         await ask(pilot, app, AWQ_QUESTION)
         first = app.query(SourceItem).first()
         await pilot.click(first)
-        await pilot.pause()
-        assert isinstance(app.screen, PaperScreen)
+        await until(lambda: isinstance(app.screen, PaperScreen))
 
 
 async def test_follow_up_keeps_citation_numbers(library, tmp_path):
@@ -142,9 +160,9 @@ async def test_chats_persist_across_app_instances(library, tmp_path):
     async with again.run_test(size=SIZE) as pilot:
         await again.ready.wait()
         await pilot.press("ctrl+o")
-        await pilot.pause()
-        assert isinstance(again.screen, ChatsScreen)
+        await until(lambda: chats_listed(again))
         await pilot.press("enter")
+        await until(lambda: len(again.query(QuestionView)) == 1 and again.conversation.turns)
         await pilot.pause()
         assert again.conversation.numbers == numbers
         assert again.conversation.turns[0][1].text == answer_text
@@ -158,16 +176,15 @@ async def test_chats_rename_and_delete(library, tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await ask(pilot, app, AWQ_QUESTION)
         await pilot.press("ctrl+o")
-        await pilot.pause()
+        await until(lambda: chats_listed(app))
         await pilot.press("r")
-        rename = app.screen.query_one("#rename", Input)
-        rename.value = "quantization notes"
+        await until(lambda: app.focused is app.screen.query_one("#rename", Input))
+        app.screen.query_one("#rename", Input).value = "quantization notes"
         await pilot.press("enter")
-        await pilot.pause()
-        assert [c.title for c in app.history.chats()] == ["quantization notes"]
+        await until(lambda: [c.title for c in app.history.chats()] == ["quantization notes"])
+        await until(lambda: chats_listed(app))
         await pilot.press("d")
-        await pilot.pause()
-        assert app.history.chats() == []
+        await until(lambda: app.history.chats() == [])
 
 
 async def test_export_writes_markdown_and_bibtex(library, tmp_path):
@@ -176,6 +193,7 @@ async def test_export_writes_markdown_and_bibtex(library, tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await ask(pilot, app, AWQ_QUESTION)
         await pilot.press("ctrl+e")
+        await until(lambda: len(list((tmp_path / "export").glob("*.bib"))) == 1)
         await pilot.pause()
         md = list((tmp_path / "export").glob("*.md"))
         bib = list((tmp_path / "export").glob("*.bib"))
@@ -188,14 +206,15 @@ async def test_export_writes_markdown_and_bibtex(library, tmp_path):
 
 async def test_backend_error_is_a_notice_not_a_crash(library, tmp_path, monkeypatch):
     def broken(llm=None):
-        raise BackendUnavailable("Ollama is not running at localhost:11434; start it with `ollama serve`")
+        raise BackendUnavailable(
+            "Ollama is not running at localhost:11434; start it with `ollama serve`"
+        )
 
     monkeypatch.setattr(library, "chat_model", broken)
     app = make_app(library, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await ask(pilot, app, AWQ_QUESTION)
-        messages = [n.message for n in app._notifications]
-        assert any("ollama serve" in m for m in messages)
+        await until(lambda: any("ollama serve" in n.message for n in app._notifications))
         assert app.is_running
         app.query_one("#question", Input).value = "still typing"
         await pilot.pause()
@@ -207,7 +226,9 @@ async def test_hostile_markup_is_shown_literally(library, tmp_path):
     script(library, reply)
     app = make_app(library, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await ask(pilot, app, "Which paper studies hostile markup injection in terminal user interfaces?")
+        await ask(
+            pilot, app, "Which paper studies hostile markup injection in terminal user interfaces?"
+        )
         evil = [item for item in app.query(SourceItem) if item.hit.paper.title == EVIL_TITLE]
         assert evil, "the hostile paper should be among the sources"
         label = label_text(evil[0])
@@ -222,8 +243,7 @@ async def test_hostile_markup_is_shown_literally(library, tmp_path):
         panel.focus()
         panel.index = evil[0].parent.children.index(evil[0]) if evil[0].parent else 0
         await pilot.press("enter")
-        await pilot.pause()
-        assert isinstance(app.screen, PaperScreen)
+        await until(lambda: isinstance(app.screen, PaperScreen))
         title = str(app.screen.query_one("#paper-title", Static).render())
         abstract = str(app.screen.query_one("#paper-abstract", Static).render())
         assert "[bold]x[/] [link=http://e.vil]y[/link] [/]" in title
@@ -238,5 +258,53 @@ async def test_start_is_interactive_at_once(library, tmp_path):
         assert app.focused is app.query_one("#question", Input)
         assert app.interactive_ms is not None
         await app.ready.wait()
-        print(f"interactive after {app.interactive_ms:.0f} ms, library ready after {app.ready_ms:.0f} ms")
-        assert isinstance(app.query_one("#status", Static).render(), Text | object)
+        await pilot.pause()
+        print(f"interactive after {app.interactive_ms:.0f} ms, ready after {app.ready_ms:.0f} ms")
+        assert "10 papers" in str(app.query_one("#status", Static).render())
+
+
+async def test_empty_library_offers_the_seeds(shared_library, tmp_path):
+    import json
+
+    from rag.library import Library
+    from tui.screens import IngestScreen
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    rows = [
+        {
+            "title": "Sparse attention for long documents",
+            "abstract": "We make attention sparse. It scales.",
+        },
+        {
+            "title": "Quantized adapters",
+            "abstract": "We quantize adapters to four bits. They still work.",
+        },
+    ]
+    (seeds / "two.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    empty = Library.open(tmp_path / "empty-store")
+    empty.__dict__["embedder"] = shared_library.embedder  # no second model load
+    app = PapersApp(library=empty, llm="none", seeds=seeds, history_path=tmp_path / "c.sqlite")
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: isinstance(app.screen, IngestScreen))
+        await pilot.pause()
+        await pilot.click("#ingest-go")
+        await until(lambda: not isinstance(app.screen, IngestScreen))
+        await until(lambda: "2 papers" in str(app.query_one("#status", Static).render()))
+
+
+async def test_help_and_new_chat(library, tmp_path):
+    from tui.screens import HelpScreen
+
+    script(library, "AWQ protects only 1% of salient weights to reduce quantization error [1].")
+    app = make_app(library, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f1")
+        await until(lambda: isinstance(app.screen, HelpScreen))
+        await pilot.press("escape")
+        await until(lambda: not isinstance(app.screen, HelpScreen))
+        await ask(pilot, app, AWQ_QUESTION)
+        await pilot.press("ctrl+n")
+        await until(lambda: not app.query(QuestionView) and not app.query(SourceItem))
+        assert app.conversation.turns == [] and app.chat_id is None
+        assert len(app.history.chats()) == 1

@@ -52,7 +52,9 @@ class ChatsScreen(ModalScreen[int | None]):
     async def _reload(self) -> None:
         lv = self.query_one("#chats-list", ListView)
         await lv.clear()
-        await lv.extend(ChatItem(c.chat_id, c.title, c.updated, c.turns) for c in self.history.chats())
+        await lv.extend(
+            ChatItem(c.chat_id, c.title, c.updated, c.turns) for c in self.history.chats()
+        )
         if lv.children:
             lv.index = 0
         lv.focus()

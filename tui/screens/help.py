@@ -30,8 +30,10 @@ class HelpScreen(ModalScreen[None]):
         for key, what in KEYS:
             text.append(f"{key:>18}", style="bold cyan")
             text.append(f"  {what}\n")
-        text.append("\nAnswers cite papers as [n]; ✓ marks a citation whose evidence was found.",
-                    style="dim")
+        text.append(
+            "\nAnswers cite papers as [n]; ✓ marks a citation whose evidence was found.",
+            style="dim",
+        )
         with VerticalScroll(id="help-box"):
             yield Static(text)
 

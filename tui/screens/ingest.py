@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, ProgressBar, Static
+from textual.worker import Worker, WorkerState
 
 from rag.errors import PapersError
 
@@ -48,11 +49,19 @@ class IngestScreen(ModalScreen[bool]):
         self.app.call_from_thread(self.query_one(ProgressBar).update, total=total, progress=done)
 
     @work(thread=True, exclusive=True)
-    def _ingest(self) -> None:
+    def _ingest(self) -> bool:
         try:
             self.library.ingest([self.seeds], progress=self._progress)
         except PapersError as exc:
             self.app.call_from_thread(self.app.notify, str(exc), severity="error")
-            self.app.call_from_thread(self.dismiss, False)
-            return
-        self.app.call_from_thread(self.dismiss, True)
+            return False
+        return True
+
+    @on(Worker.StateChanged)
+    def _ingest_done(self, event: Worker.StateChanged) -> None:
+        # Dismissed only once the worker has finished: dismissing cancels a screen's workers.
+        if event.state == WorkerState.SUCCESS:
+            self.dismiss(bool(event.worker.result))
+        elif event.state == WorkerState.ERROR:
+            self.app.notify(f"ingest failed: {event.worker.error}", severity="error")
+            self.dismiss(False)

@@ -47,7 +47,9 @@ class PaperScreen(ModalScreen[None]):
             meta.append(f"\nevidence score: {self.citation.score:.3f} ({verdict})")
         evidence = self.citation.evidence if self.citation else ""
         with VerticalScroll(id="paper-box"):
-            yield Static(Text(f"[{self.n}] ", style="bold").append(one_line(paper.title)), id="paper-title")
+            yield Static(
+                Text(f"[{self.n}] ", style="bold").append(one_line(paper.title)), id="paper-title"
+            )
             yield Static(meta, id="paper-meta")
             yield Static(abstract_text(paper.abstract, evidence), id="paper-abstract")
             yield Static(Text("Escape to close", style="dim"))

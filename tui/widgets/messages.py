@@ -9,6 +9,9 @@ from textual.widgets import Markdown, Static
 
 from tui.safe import plain
 
+SEARCHING = "searching…"
+WRITING = "writing…"
+
 
 class QuestionView(Static):
     """The user's question (shown as plain text, never markup)."""
@@ -32,6 +35,15 @@ class AnswerView(Vertical):
     @property
     def markdown(self) -> Markdown:
         return self.query_one(Markdown)
+
+    @property
+    def note(self) -> str:
+        """What the answer is doing ("searching…", "writing…") or where it came from."""
+        return self._note
+
+    @property
+    def busy(self) -> bool:
+        return self._note in (SEARCHING, WRITING)
 
     def set_note(self, note: str) -> None:
         self._note = note
