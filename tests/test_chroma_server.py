@@ -28,14 +28,26 @@ class ChromaServer:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [str(CHROMA), "run", "--path", str(self.path), "--host", "127.0.0.1", "--port", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                str(CHROMA),
+                "run",
+                "--path",
+                str(self.path),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, "chroma run exited"
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v2/heartbeat", timeout=1):
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.port}/api/v2/heartbeat", timeout=1
+                ):
                     return
             except OSError:
                 time.sleep(0.25)
@@ -72,7 +84,9 @@ def test_whole_corpus_survives_a_server_restart(seed_store, tmp_path, chroma_ser
     lib = open_library(store, chroma=chroma)
     expected = lib.catalogue.counts()["chunks"]
     assert expected > 1000 and len(got["ids"]) == expected
-    lib.vectors.upsert(got["ids"], got["embeddings"], [m["paper_id"] for m in got["metadatas"]], got["documents"])
+    lib.vectors.upsert(
+        got["ids"], got["embeddings"], [m["paper_id"] for m in got["metadatas"]], got["documents"]
+    )
     assert lib.vectors.count() == expected
 
     chroma_server.stop()
@@ -82,5 +96,7 @@ def test_whole_corpus_survives_a_server_restart(seed_store, tmp_path, chroma_ser
     assert sorted(after.vectors.all_ids()) == sorted(got["ids"])
     awq = "AWQ: Activation-aware Weight Quantization for LLM Compression and Acceleration"
     for mode in ("dense", "hybrid"):
-        hits = after.search("activation-aware weight quantization for LLM compression", k=3, mode=mode)
+        hits = after.search(
+            "activation-aware weight quantization for LLM compression", k=3, mode=mode
+        )
         assert hits[0].paper.title == awq, mode

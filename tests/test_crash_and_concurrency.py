@@ -23,8 +23,12 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 def start(*args: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "rag", *args], cwd=ROOT, env=ENV, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "-m", "rag", *args],
+        cwd=ROOT,
+        env=ENV,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -146,7 +150,11 @@ def test_readers_during_an_ingest(tmp_path, open_library):
     queries = [r.title for r in recs[::30]]
     other = subprocess.Popen(
         [sys.executable, "-c", READER, str(store), str(stop), json.dumps(queries)],
-        cwd=ROOT, env=ENV, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env=ENV,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     writer = start("ingest", "--store", str(store), str(rest))
     _, werr = writer.communicate(timeout=600)

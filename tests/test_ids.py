@@ -17,7 +17,9 @@ from rag.ids import normalise_arxiv_id, normalise_doi, normalise_title, paper_id
     ],
 )
 def test_title_variants_share_an_id(variant):
-    base = paper_id("AWQ: Activation-aware Weight Quantization for LLM Compression and Acceleration")
+    base = paper_id(
+        "AWQ: Activation-aware Weight Quantization for LLM Compression and Acceleration"
+    )
     assert base.startswith("t:") and len(base) == 18
     assert paper_id(variant) == base
 
@@ -46,8 +48,14 @@ def test_old_style_arxiv_ids_and_junk():
 
 
 @pytest.mark.parametrize(
-    "raw", ["10.1145/3292500.3330701", "doi:10.1145/3292500.3330701", "https://doi.org/10.1145/3292500.3330701",
-            "http://dx.doi.org/10.1145/3292500.3330701", "DOI:10.1145/3292500.3330701"]
+    "raw",
+    [
+        "10.1145/3292500.3330701",
+        "doi:10.1145/3292500.3330701",
+        "https://doi.org/10.1145/3292500.3330701",
+        "http://dx.doi.org/10.1145/3292500.3330701",
+        "DOI:10.1145/3292500.3330701",
+    ],
 )
 def test_doi_forms(raw):
     assert normalise_doi(raw) == "10.1145/3292500.3330701"

@@ -19,7 +19,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def papers_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "rag", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env
+        [sys.executable, "-m", "rag", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=env,
     )
 
 
@@ -58,7 +63,9 @@ def test_changed_abstract_replaces_its_chunks(library, tmp_path):
     assert not set(library.vectors.all_ids()) & old_chunks
     counts = consistent(library)
     assert counts["papers"] == 8
-    assert library.catalogue.get_papers([target.paper_id])[target.paper_id].abstract.startswith("A rewritten")
+    assert library.catalogue.get_papers([target.paper_id])[target.paper_id].abstract.startswith(
+        "A rewritten"
+    )
 
 
 def test_same_paper_from_two_files_is_one_paper_with_both_sources(library, tmp_path):
@@ -112,7 +119,9 @@ def test_search_finds_a_paper_by_its_title(library, slice_file):
     library.ingest([slice_file(10, "003")])
     awq = "AWQ: Activation-aware Weight Quantization for LLM Compression and Acceleration"
     for mode in ("hybrid", "dense", "bm25"):
-        hits = library.search("activation-aware weight quantization for LLM compression", k=3, mode=mode)
+        hits = library.search(
+            "activation-aware weight quantization for LLM compression", k=3, mode=mode
+        )
         assert hits and hits[0].paper.title == awq, mode
 
 
@@ -133,11 +142,17 @@ def test_cli_ingest_reports_bad_lines_and_stats_json(tmp_path):
     problem_lines = [ln for ln in run.stderr.splitlines() if ln.startswith("papers: ")]
     assert problem_lines[0] == f"papers: {missing}: no such file or folder"
     assert problem_lines[1].startswith(f"papers: {path}:2: broken JSON")
-    assert problem_lines[2] == f"papers: {path}:4: title 'No abstract here' has no abstract; skipped"
+    assert (
+        problem_lines[2] == f"papers: {path}:4: title 'No abstract here' has no abstract; skipped"
+    )
     assert len(problem_lines) == 3
     assert any(f"{path}:2:" in ln for ln in problem_lines)
     assert any(f"{path}:4:" in ln for ln in problem_lines)
-    assert run.stdout.strip().splitlines()[-1].startswith("ingest: 4 added, 0 updated, 0 unchanged, 2 skipped")
+    assert (
+        run.stdout.strip()
+        .splitlines()[-1]
+        .startswith("ingest: 4 added, 0 updated, 0 unchanged, 2 skipped")
+    )
 
     stats = papers_cli("stats", "--store", str(store), "--json")
     assert stats.returncode == 0, stats.stderr

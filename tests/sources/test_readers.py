@@ -59,7 +59,11 @@ def read(path: Path, **kw) -> tuple[list, list[Problem]]:
 
 def test_seed_corpus_has_808_pairs_and_742_papers(seeds_dir):
     problems: list[Problem] = []
-    records = [r for f in expand_paths([seeds_dir], problems.append) for r in iter_records(f, problems.append)]
+    records = [
+        r
+        for f in expand_paths([seeds_dir], problems.append)
+        for r in iter_records(f, problems.append)
+    ]
     assert problems == []
     assert len(records) == 808
     assert len({paper_id(r.title, arxiv_id=r.arxiv_id, doi=r.doi) for r in records}) == 742
@@ -152,7 +156,8 @@ def arxiv_line(**kw) -> str:
         "comments": "100 pages",
         "doi": "10.48550/arXiv.2303.08774",
         "categories": "cs.CL cs.AI",
-        "abstract": "  We report the development of GPT-4,\na large-scale, multimodal model. " + ABSTRACT,
+        "abstract": "  We report the development of GPT-4,\na large-scale, multimodal model. "
+        + ABSTRACT,
         "versions": [{"version": "v1", "created": "Wed, 15 Mar 2023 17:15:04 GMT"}],
         "update_date": "2023-12-19",
         "authors_parsed": [["Author", "A.", ""], ["Author", "B.", ""]],
@@ -163,7 +168,9 @@ def arxiv_line(**kw) -> str:
 
 def test_arxiv_snapshot_reader(tmp_path):
     path = tmp_path / "arxiv-metadata-oai-snapshot.json"
-    path.write_text(arxiv_line() + arxiv_line(id="hep-th/9901001v2", title="Old style", versions=[]))
+    path.write_text(
+        arxiv_line() + arxiv_line(id="hep-th/9901001v2", title="Old style", versions=[])
+    )
     assert detect_format(path) == "arxiv"
     records, problems = read(path)
     assert problems == []
@@ -189,7 +196,12 @@ def test_format_detection(tmp_path):
     arxiv.write_text(arxiv_line())
     binary = tmp_path / "x.pdf"
     binary.write_bytes(b"%PDF-1.4\x00\x01\x02" * 100)
-    assert [detect_format(p) for p in (pages, jsonl, arxiv, binary)] == ["pages", "jsonl", "arxiv", None]
+    assert [detect_format(p) for p in (pages, jsonl, arxiv, binary)] == [
+        "pages",
+        "jsonl",
+        "arxiv",
+        None,
+    ]
     # The format can be forced.
     records, _ = read(pages, fmt="pages")
     assert [r.title for r in records] == ["A Title"]
@@ -221,7 +233,11 @@ def test_jsonl_bad_lines(tmp_path):
 def test_pages_title_without_abstract(tmp_path):
     path = tmp_path / "page.txt"
     path.write_text(
-        "Daily Papers\n\nFirst Title\n\n" + ABSTRACT + "\n\nOrphan Title\n\nThird Title\n\n" + ABSTRACT + "\n"
+        "Daily Papers\n\nFirst Title\n\n"
+        + ABSTRACT
+        + "\n\nOrphan Title\n\nThird Title\n\n"
+        + ABSTRACT
+        + "\n"
         "Last Orphan\n"
     )
     records, problems = read(path)
@@ -235,7 +251,9 @@ def test_pages_title_without_abstract(tmp_path):
 def test_latin1_bytes_cost_one_line(tmp_path):
     path = tmp_path / "latin.jsonl"
     good = json.dumps({"title": "Plain", "abstract": ABSTRACT}).encode()
-    latin = json.dumps({"title": "Caf\u00e9 models", "abstract": ABSTRACT}, ensure_ascii=False).encode("latin-1")
+    latin = json.dumps(
+        {"title": "Caf\u00e9 models", "abstract": ABSTRACT}, ensure_ascii=False
+    ).encode("latin-1")
     path.write_bytes(good + b"\n" + latin + b"\n" + good.replace(b"Plain", b"After") + b"\n")
     records, problems = read(path)
     assert [r.title for r in records] == ["Plain", "Caf\u00e9 models", "After"]
@@ -271,7 +289,10 @@ def test_folder_expansion_skips_hidden_files(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "c.csv").write_text("")
     problems: list[Problem] = []
-    assert expand_paths([tmp_path], problems.append) == [tmp_path / "a.jsonl", tmp_path / "sub" / "c.csv"]
+    assert expand_paths([tmp_path], problems.append) == [
+        tmp_path / "a.jsonl",
+        tmp_path / "sub" / "c.csv",
+    ]
     assert problems == []
 
 
