@@ -54,8 +54,9 @@ class RetrievalSettings(BaseModel):
     dense_weight: float = Field(2.0, description="Weight of the dense ranking in fusion.")
     bm25_weight: float = Field(1.0, description="Weight of the BM25 ranking in fusion.")
     min_dense_score: float = Field(
-        0.32,
-        description="Relevance floor: below this cosine similarity of the best paper, decline.",
+        0.40,
+        description="Relevance floor: below this cosine similarity of the best paper, decline "
+        "(tuned on eval/dev.jsonl, see README).",
     )
     rerank: bool = Field(False, description="Rerank fused candidates with a cross-encoder.")
 
