@@ -11,7 +11,8 @@ the next ingest deletes them (the catalogue's ``pending`` flag says to look).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -99,24 +100,10 @@ def read_papers(
     return papers, n
 
 
-def ingest(
-    lib: Library,
-    paths: Iterable[str | Path],
-    *,
-    fmt: str | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    on_problem: Callable[[Problem], None] | None = None,
-) -> IngestReport:
-    """Bring the library in step with ``paths``. ``progress(done, total)`` is called per batch."""
+@contextmanager
+def writer_lock(lib: Library) -> Iterator[None]:
+    """One writer per store: a second one refuses at once rather than interleaving batches."""
     from filelock import FileLock, Timeout
-
-    t0 = time.perf_counter()
-    rep = IngestReport()
-
-    def report(p: Problem) -> None:
-        rep.problems.append(p)
-        if on_problem:
-            on_problem(p)
 
     lib.store_dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(lib.store_dir / ".ingest.lock"))
@@ -127,6 +114,29 @@ def ingest(
             f"another `papers ingest` is writing to {lib.store_dir}; wait for it to finish"
         ) from None
     try:
+        yield
+    finally:
+        lock.release()
+
+
+def ingest(
+    lib: Library,
+    paths: Iterable[str | Path],
+    *,
+    fmt: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    on_problem: Callable[[Problem], None] | None = None,
+) -> IngestReport:
+    """Bring the library in step with ``paths``. ``progress(done, total)`` is called per batch."""
+    t0 = time.perf_counter()
+    rep = IngestReport()
+
+    def report(p: Problem) -> None:
+        rep.problems.append(p)
+        if on_problem:
+            on_problem(p)
+
+    with writer_lock(lib):
         papers, rep.records = read_papers(paths, report, fmt=fmt)
         cat = lib.catalogue
         lib.check_embedder(write=True)
@@ -166,8 +176,6 @@ def ingest(
         if todo or lib.lexical.saved_generation() != cat.generation():
             lib.rebuild_lexical()
         cat.set_meta("pending", "0")
-    finally:
-        lock.release()
     rep.seconds = time.perf_counter() - t0
     return rep
 
@@ -204,16 +212,7 @@ def remove(
     lib: Library, *, source: str | None = None, paper_ids: list[str] | None = None
 ) -> list[Paper]:
     """Remove papers by id, or every paper whose only source is ``source`` (others lose it)."""
-    from filelock import FileLock, Timeout
-
-    lock = FileLock(str(lib.store_dir / ".ingest.lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise StoreBusy(
-            f"another `papers ingest` is writing to {lib.store_dir}; try again after it"
-        ) from None
-    try:
+    with writer_lock(lib):
         cat = lib.catalogue
         gone: list[Paper] = []
         updates: dict[str, list[str]] = {}
@@ -236,5 +235,3 @@ def remove(
         lib.rebuild_lexical()
         cat.set_meta("pending", "0")
         return gone
-    finally:
-        lock.release()
