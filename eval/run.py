@@ -24,15 +24,9 @@ class SentenceSupport:
     """Best MiniLM cosine of a claim with a paper's title and abstract sentences, cached."""
 
     def __init__(self, embedder: Any) -> None:
-        self.embedder = embedder
-        self.cache: dict[str, list[float]] = {}
+        from rag.answer import EmbeddingCache
 
-    def vectors(self, texts: Sequence[str]) -> list[list[float]]:
-        missing = list(dict.fromkeys(t for t in texts if t not in self.cache))
-        if missing:
-            for text, vec in zip(missing, self.embedder.embed(missing), strict=True):
-                self.cache[text] = list(vec)
-        return [self.cache[t] for t in texts]
+        self.vectors = EmbeddingCache(embedder).get
 
     def best(self, claim: str, title: str, abstract: str) -> float:
         from rag.answer import split_sentences

@@ -34,6 +34,7 @@ __all__ = [
     "AnswerDone",
     "AnswerEvent",
     "Conversation",
+    "EmbeddingCache",
     "Evidence",
     "SourcesReady",
     "TextDelta",
@@ -211,8 +212,8 @@ def _format_marker(numbers: Sequence[int]) -> str:
 # --- embeddings -------------------------------------------------------------------------
 
 
-class _Vectors:
-    """MiniLM vectors of texts, each embedded once per answer."""
+class EmbeddingCache:
+    """Vectors of texts from an embedder, each text embedded once (per answer, or per eval run)."""
 
     def __init__(self, embedder: Embedder) -> None:
         self.embedder = embedder
@@ -240,7 +241,7 @@ def _paper_sentences(paper: Paper) -> list[str]:
 
 
 def _support(
-    claim: str, paper: Paper, vectors: _Vectors, claim_vec: list[float] | None = None
+    claim: str, paper: Paper, vectors: EmbeddingCache, claim_vec: list[float] | None = None
 ) -> tuple[float, str]:
     """How well ``paper`` supports ``claim``: the best (score, abstract sentence)."""
     units = _paper_sentences(paper)
@@ -427,11 +428,11 @@ def select_evidence(
     *,
     per_paper: int = 2,
     max_papers: int = 4,
-    _vectors: _Vectors | None = None,
+    _vectors: EmbeddingCache | None = None,
 ) -> list[Evidence]:
     """For each of the top ``max_papers`` hits, the ``per_paper`` abstract sentences most
     similar to the question (MiniLM cosine plus a small bonus for shared words)."""
-    vectors = _vectors or _Vectors(embedder)
+    vectors = _vectors or EmbeddingCache(embedder)
     top = list(hits)[:max_papers]
     all_sentences = [s for h in top for s in split_sentences(h.paper.abstract)]
     qv = vectors.get([question, *all_sentences])[0]
@@ -468,13 +469,13 @@ def check_citations(
     threshold: float = SUPPORT_THRESHOLD,
     margin: float = ATTRIBUTION_MARGIN,
     attribute: bool = True,
-    _vectors: _Vectors | None = None,
+    _vectors: EmbeddingCache | None = None,
 ) -> tuple[str, list[Citation]]:
     """Keep only citations an abstract supports; attribute clearly supported uncited sentences.
 
     Returns the checked text, in which every ``[n]`` is one of the returned citations.
     """
-    vectors = _vectors or _Vectors(embedder)
+    vectors = _vectors or EmbeddingCache(embedder)
     spans = _sentence_spans(raw_text)
     claims = [_strip_markers(raw_text[a:b]) for a, b in spans]
     texts = [c for c in claims if c]
@@ -743,7 +744,7 @@ async def astream_answer(
         yield AnswerDone(finish(NOT_IN_LIBRARY, NOT_IN_LIBRARY, [], True))
         return
 
-    vectors = _Vectors(embedder)
+    vectors = EmbeddingCache(embedder)
     evidence = await asyncio.to_thread(
         select_evidence, standalone_question or question, hits, embedder, _vectors=vectors
     )

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from rag.answer import (
     SUPPORT_THRESHOLD,
+    EmbeddingCache,
     _support,
-    _Vectors,
     check_citations,
     split_sentences,
 )
@@ -44,14 +44,14 @@ MARKER = re.compile(r"\[\s*\d+(?:\s*[,;\u2013-]\s*\d+)*\s*\]")
 
 @pytest.mark.parametrize(("name", "claim"), TRUE_CLAIMS)
 def test_true_claims_reach_the_threshold(papers, embedder, name, claim):
-    score, evidence = _support(claim, papers[name], _Vectors(embedder))
+    score, evidence = _support(claim, papers[name], EmbeddingCache(embedder))
     assert score >= SUPPORT_THRESHOLD, (score, evidence)
     assert evidence in papers[name].abstract or evidence == papers[name].title
 
 
 @pytest.mark.parametrize(("name", "claim"), FALSE_CLAIMS)
 def test_false_claims_stay_below_the_threshold(papers, embedder, name, claim):
-    score, _ = _support(claim, papers[name], _Vectors(embedder))
+    score, _ = _support(claim, papers[name], EmbeddingCache(embedder))
     assert score < SUPPORT_THRESHOLD
 
 
