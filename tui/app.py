@@ -18,10 +18,12 @@ from textual.widgets import Footer, Header, Input, Markdown, Static
 from textual.worker import Worker, WorkerState
 
 from rag.answer import AnswerDone, Conversation, SourcesReady, TextDelta
-from rag.errors import PapersError
+from rag.errors import LLMError, PapersError
+from tui.choices import BASE_BACKENDS, ChoiceError, Choices, parse_years
+from tui.commands import PapersCommands
 from tui.history import ChatHistory
 from tui.safe import plain
-from tui.screens import ChatsScreen, HelpScreen, IngestScreen, PaperScreen
+from tui.screens import ChatsScreen, HelpScreen, IngestScreen, PaperScreen, SettingsScreen
 from tui.widgets import AnswerView, QuestionView, SourcesPanel
 from tui.widgets.messages import SEARCHING, WRITING
 
@@ -33,17 +35,28 @@ def _md_text(text: str) -> str:
     return re.sub(r"<", "&lt;", plain(text))
 
 
+def format_timings(timings) -> str:
+    """The status bar's timing figures for the latest answer."""
+    first = "–" if timings.first_token_ms is None else f"{timings.first_token_ms:.0f}"
+    return (
+        f"sources {timings.retrieval_ms:.0f} ms, first token {first} ms, "
+        f"total {timings.total_ms:.0f} ms"
+    )
+
+
 class PapersApp(App[int]):
     """Chat with a library of papers."""
 
     TITLE = "papers"
     SUB_TITLE = "chat with your library"
     CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {PapersCommands}
     BINDINGS = [
         Binding("escape", "cancel_answer", "Cancel"),
         Binding("ctrl+n", "new_chat", "New chat"),
         Binding("ctrl+o", "open_chats", "Chats"),
         Binding("ctrl+e", "export", "Export", priority=True),  # Input takes ctrl+e otherwise
+        Binding("f2", "settings", "Settings"),
         Binding("f1", "help", "Help"),
         Binding("question_mark", "help", "Help", show=False),
         Binding("ctrl+q", "quit", "Quit"),
@@ -62,7 +75,7 @@ class PapersApp(App[int]):
         self.created_at = time.perf_counter()
         super().__init__()
         self.store = store
-        self.llm = llm
+        self.choices = Choices(llm=llm)
         self.library = library
         self.history_path = Path(history_path) if history_path else None
         self.export_dir = Path(export_dir) if export_dir else Path.cwd()
@@ -75,6 +88,8 @@ class PapersApp(App[int]):
         self.ready_ms: float | None = None
         self._backend = "loading…"
         self._papers: int | None = None
+        self.sources: dict[str, int] = {}
+        self._ollama_models: list[str] = []
         self._timings = ""
         self._current: AnswerView | None = None
 
@@ -110,6 +125,7 @@ class PapersApp(App[int]):
                 )
                 self.history = ChatHistory(path)
             papers = lib.catalogue.counts()["papers"]
+            self.sources = lib.catalogue.source_counts()
             self.call_from_thread(self._set_papers, papers)
             if papers == 0 and self.seeds is not None:
                 self.call_from_thread(self._offer_seeds)
@@ -121,13 +137,105 @@ class PapersApp(App[int]):
             self.call_from_thread(self.notify, f"cannot open the library: {exc}", severity="error")
         finally:
             self.call_from_thread(self._loaded)
+        self._resolve_backend(self.choices.llm)
+        self.probe_backends()
+
+    def _resolve_backend(self, spec: str | None) -> None:
+        """Show in the status bar which model ``spec`` means (in a worker thread)."""
         try:
-            chat = self.library.chat_model(self.llm) if self.library is not None else None
+            chat = self.library.chat_model(spec) if self.library is not None else None
             name = f"{chat.backend}:{chat.model}" if chat is not None else "extractive"
         except PapersError as exc:
             name = "no model"
             self.call_from_thread(self.notify, str(exc), severity="error", timeout=10)
-        self.call_from_thread(self._set_backend, name)
+        if spec == self.choices.llm:  # the user may have chosen again meanwhile
+            self.call_from_thread(self._set_backend, name)
+
+    @work(thread=True, exclusive=True, group="backend")
+    def _resolve_backend_worker(self, spec: str | None) -> None:
+        self._resolve_backend(spec)
+
+    def probe_backends(self) -> tuple[list[str], str]:
+        """The backends to offer (Ollama's chat models if a server answers) and a note."""
+        from rag.llm import ollama_chat_models
+
+        host = self.library.settings.ollama_host() if self.library is not None else None
+        try:
+            self._ollama_models = ollama_chat_models(host, timeout=1.0) if host else []
+            note = (
+                f"Ollama at {host}: {len(self._ollama_models)} chat model(s)"
+                if self._ollama_models
+                else f"Ollama at {host} has no chat model (`ollama pull llama3.2`)"
+            )
+        except LLMError:
+            self._ollama_models = []
+            note = f"Ollama is not running at {host} (`ollama serve` to use it)"
+        return self.backends, note
+
+    # -- choices: model and filters ----------------------------------------------------
+    @property
+    def llm(self) -> str | None:
+        """The backend the next answer asks for (None: the library's default)."""
+        return self.choices.llm
+
+    @property
+    def backend_spec(self) -> str:
+        """The backend in use, as the user names it (``auto``, ``ollama:x``, ``none``...)."""
+        if self.choices.llm:
+            return self.choices.llm
+        return self.library.settings.llm.backend if self.library is not None else "auto"
+
+    @property
+    def backends(self) -> list[str]:
+        """Every backend worth offering now."""
+        models = [f"ollama:{m}" for m in self._ollama_models]
+        return list(dict.fromkeys([*BASE_BACKENDS, *models, self.backend_spec]))
+
+    def set_choices(self, choices: Choices) -> None:
+        """Use ``choices`` from the next answer on, and say so in the status bar."""
+        changed_backend = choices.llm != self.choices.llm
+        self.choices = choices
+        if changed_backend:
+            self._backend = "…"
+            self._resolve_backend_worker(choices.llm)
+        self._show_status()
+
+    def set_backend(self, spec: str) -> None:
+        self.set_choices(self.choices.with_(llm=spec))
+
+    def set_source(self, name: str | None) -> None:
+        self.set_choices(self.choices.with_(source=name))
+
+    def set_years_text(self, text: str) -> None:
+        """Filter by the years typed (``2023``, ``2020-2024``); a notice if they are no years."""
+        try:
+            years = parse_years(text)
+        except ChoiceError as exc:
+            self.notify(str(exc), severity="warning")
+            return
+        self.set_choices(self.choices.with_(years=years))
+
+    def clear_filters(self) -> None:
+        self.set_choices(self.choices.with_(source=None, years=None))
+
+    async def action_settings(self, focus: str = "#settings-backend") -> None:
+        if isinstance(self.screen, SettingsScreen):
+            return
+        await self.ready.wait()
+
+        def chosen(choices: Choices | None) -> None:
+            if choices is not None:
+                self.set_choices(choices)
+
+        screen = SettingsScreen(
+            self.choices,
+            backend=self.backend_spec,
+            backends=self.backends,
+            sources=self.sources,
+            probe=self.probe_backends if self.library is not None else None,
+            focus=focus,
+        )
+        self.push_screen(screen, chosen)
 
     def _loaded(self) -> None:
         self.ready.set()
@@ -153,6 +261,10 @@ class PapersApp(App[int]):
     def _show_status(self) -> None:
         papers = "…" if self._papers is None else str(self._papers)
         line = Text(f" {plain(self._backend)} │ {papers} papers")
+        filters = self.choices.filters_label()
+        if filters:
+            line.append(" │ ")
+            line.append(f"only {plain(filters)}", style="bold")
         if self._timings:
             line.append(f" │ {self._timings}")
         self.query_one("#status", Static).update(line)
@@ -185,7 +297,10 @@ class PapersApp(App[int]):
                 return
             sources = self.query_one("#sources", SourcesPanel)
             async for event in self.library.astream(
-                question, conversation=self.conversation, llm=self.llm
+                question,
+                conversation=self.conversation,
+                llm=self.choices.llm,
+                filters=self.choices.filters,
             ):
                 if isinstance(event, SourcesReady):
                     await sources.show(event.hits, event.numbers)
@@ -218,11 +333,7 @@ class PapersApp(App[int]):
         if refs:
             text += "\n\n" + _md_text(refs)
         await view.markdown.update(text)
-        t = answer.timings
-        first = "–" if t.first_token_ms is None else f"{t.first_token_ms:.0f}"
-        self._timings = (
-            f"sources {t.retrieval_ms:.0f} ms, first token {first} ms, total {t.total_ms:.0f} ms"
-        )
+        self._timings = format_timings(answer.timings)
         view.set_note(
             f"{answer.backend}:{answer.model}" + (" · declined" if answer.declined else "")
         )

@@ -12,6 +12,8 @@ from rag.llm.fake import ScriptedChat
 from rag.sources import iter_records
 
 SEEDS = Path("/work/shared/seeds")
+SEED_SOURCE = "seed-003.jsonl"
+HOSTILE_SOURCE = "hostile.jsonl"
 EVIL_TITLE = "Evil [bold]x[/] [link=http://e.vil]y[/link] [/] \x1b[31mred\x1b[0m tokens"
 EVIL_ABSTRACT = (
     "We study hostile markup in paper metadata. "
@@ -30,13 +32,14 @@ def library_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if i >= 9:
             break
         rows.append({"title": rec.title, "abstract": rec.abstract, "year": 2023})
-    rows.append(
-        {"title": EVIL_TITLE, "abstract": EVIL_ABSTRACT, "year": 2024, "arxiv_id": "2401.00001"}
-    )
-    corpus = root / "papers.jsonl"
+    evil = {"title": EVIL_TITLE, "abstract": EVIL_ABSTRACT, "year": 2024, "arxiv_id": "2401.00001"}
+    # Two source pages, so filtering by source has something to tell apart.
+    corpus = root / SEED_SOURCE
     corpus.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    hostile = root / HOSTILE_SOURCE
+    hostile.write_text(json.dumps(evil) + "\n")
     lib = Library.open(root / "store")
-    lib.ingest([corpus])
+    lib.ingest([corpus, hostile])
     lib.close()
     return root / "store"
 
