@@ -83,7 +83,7 @@ class SettingsScreen(ModalScreen[Choices | None]):
                 yield Button("Apply", id="settings-apply", variant="primary")
                 yield Button("Clear filters", id="settings-clear")
                 yield Button("Cancel", id="settings-cancel")
-            yield Static(Text("enter apply · escape cancel", style="dim"))
+            yield Static(Text("tab to move · enter in Years applies · escape cancels", style="dim"))
 
     def on_mount(self) -> None:
         self.query_one(self.initial_focus).focus()
