@@ -170,6 +170,9 @@ class PapersApp(App[int]):
         except LLMError:
             self._ollama_models = []
             note = f"Ollama is not running at {host} (`ollama serve` to use it)"
+        except Exception as exc:  # a probe must never take the app down
+            self._ollama_models = []
+            note = f"could not ask Ollama at {host}: {exc}"
         return self.backends, note
 
     # -- choices: model and filters ----------------------------------------------------
