@@ -98,6 +98,7 @@ class BenchOptions:
     out: Path = Path("bench-out")
     seeds: Path = Path("seeds")
     quick: bool = False
+    scale_only: bool = False  # only the synthetic scale steps (the 1M run)
     store: Path | None = None
     # 100k did not fit in ~3 min on the 2 shared cores we measured on (Chroma inserted ~140
     # chunks/s under load), so the default stops at 50k; pass --scale for more.
@@ -138,6 +139,12 @@ def run_bench(
 
     with tempfile.TemporaryDirectory(prefix="papers-bench-") as tmp_name:
         tmp = Path(tmp_name)
+        if opts.scale_only:
+            result["scale"] = {}
+            for n in opts.scales:
+                _scale_step(n, opts, tmp, result, say, checkpoint)
+            checkpoint()
+            return result
         if opts.quick:
             if opts.store is None:
                 raise PapersError("--quick needs --store DIR: a store that already holds the seeds")
@@ -172,12 +179,16 @@ def run_bench(
         if not opts.quick:
             result["scale"] = {}
             for n in opts.scales:
-                say(f"scale: {n:,} synthetic chunks")
-                result["scale"][str(n)] = s = _scale(n, opts.seeds, tmp / f"scale-{n}", opts)
-                say(f"{n:,}: {s['insert_per_s']:.0f} inserts/s, p50 {s['query_p50_ms']:.1f} ms")
-                checkpoint()
+                _scale_step(n, opts, tmp, result, say, checkpoint)
     checkpoint()
     return result
+
+
+def _scale_step(n: int, opts: BenchOptions, tmp: Path, result: dict, say, checkpoint) -> None:
+    say(f"scale: {n:,} synthetic chunks")
+    result["scale"][str(n)] = s = _scale(n, opts.seeds, tmp / f"scale-{n}", opts, say)
+    say(f"{n:,}: {s['insert_per_s']:.0f} inserts/s, p50 {s['query_p50_ms']:.1f} ms")
+    checkpoint()
 
 
 def _target_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -473,7 +484,9 @@ def _seed_sentences(seeds: Path) -> list[str]:
     return out or ["no seed sentences were found"]
 
 
-def _scale(n: int, seeds: Path, folder: Path, opts: BenchOptions) -> dict[str, float]:
+def _scale(
+    n: int, seeds: Path, folder: Path, opts: BenchOptions, say=lambda _m: None
+) -> dict[str, float]:
     """Insert and hybrid-query ``n`` synthetic chunks; random vectors keep embedding out."""
     import numpy as np
 
@@ -499,7 +512,9 @@ def _scale(n: int, seeds: Path, folder: Path, opts: BenchOptions) -> dict[str, f
     t0 = time.perf_counter()
     for i in range(0, n, step):
         j = min(n, i + step)
-        store.upsert(ids[i:j], unit(j - i).tolist(), paper_ids[i:j], texts[i:j])
+        store.upsert(ids[i:j], unit(j - i), paper_ids[i:j], texts[i:j])
+        if n >= 100_000 and (j // step) % 25 == 0:
+            say(f"{n:,}: {j:,} inserted ({j / (time.perf_counter() - t0):.0f}/s)")
     insert_s = time.perf_counter() - t0
 
     lexical = LexicalIndex(folder / "bm25")

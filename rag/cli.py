@@ -80,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="10000,50000",
         help="synthetic chunk counts, comma-separated (1000000 allowed; default 10000,50000)",
     )
+    p.add_argument(
+        "--scale-only",
+        action="store_true",
+        help="only the synthetic scale steps (e.g. --scale-only --scale 1000000, about 30 min)",
+    )
     p.add_argument("--seeds", help="the seed corpus (default: ../shared/seeds beside the repo)")
     p.add_argument(
         "--llm",
@@ -282,6 +287,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         out=Path(args.out),
         seeds=seeds,
         quick=args.quick,
+        scale_only=args.scale_only,
         store=Path(args.store) if args.store else None,
         scales=scales,
         llms=llms,

@@ -129,7 +129,8 @@ class VectorStore:
         for i in range(0, len(ids), step):
             col.upsert(
                 ids=list(ids[i : i + step]),
-                embeddings=[list(e) for e in embeddings[i : i + step]],
+                # A numpy array goes to Chroma as it is; lists of lists are converted.
+                embeddings=_rows(embeddings[i : i + step]),
                 metadatas=[{"paper_id": p} for p in paper_ids[i : i + step]],
                 documents=list(documents[i : i + step]),
             )
@@ -173,3 +174,12 @@ class VectorStore:
         self._open()
         self._client.delete_collection(self.collection_name)
         self._collection = None
+
+
+def _rows(embeddings):
+    """Chroma takes a 2-D numpy array without a per-float Python conversion."""
+    import numpy as np
+
+    if isinstance(embeddings, np.ndarray):
+        return embeddings.astype(np.float32, copy=False)
+    return np.asarray(embeddings, dtype=np.float32)
