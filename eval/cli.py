@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=5, help="papers drawn on per answer (default 5)")
     p.add_argument("--out", default="eval-out", help="folder for report.json, report.md and plots")
     p.add_argument("--limit", type=int, help="only the first N questions")
+    p.add_argument("--ids", help="only these question ids, comma-separated (e.g. q001,q020)")
     p.add_argument("--judge", metavar="ollama:MODEL",
                    help="grade answers 1-5 with an Ollama model (off by default)")
     p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="compare two report.json files")
@@ -53,6 +54,10 @@ def _summary(report) -> str:
 
     return (_table(["metric", "value"], [[n, fmt(v)] for n, v in summary_rows(report)])
             + "\n\n" + _table(*by_kind_rows(report)))  # fmt: skip
+
+
+def _ids(text: str | None) -> list[str] | None:
+    return [i.strip() for i in text.split(",") if i.strip()] if text else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,12 +98,12 @@ def main(argv: list[str] | None = None) -> int:
             bar.start()
         try:
             report = run_eval(args.dataset, store=args.store, llm=args.llm, k=args.k,
-                              limit=args.limit, out_dir=args.out, progress=update,
-                              judge=judge, library=lib)  # fmt: skip
+                              limit=args.limit, ids=_ids(args.ids), out_dir=args.out,
+                              progress=update, judge=judge, library=lib)  # fmt: skip
         finally:
             if bar is not None:
                 bar.stop()
-    except PapersError as exc:
+    except (PapersError, ValueError) as exc:
         print(f"papers-eval: {exc}", file=sys.stderr)
         return 1
     c = report["config"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+import os
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +15,18 @@ from eval import metrics as m
 Progress = Callable[[int, int, str], None]
 
 
-def load_dataset(path: str | Path, *, limit: int | None = None) -> list[dict[str, Any]]:
-    """The questions of a dev-set JSONL file (the first ``limit`` of them)."""
+def load_dataset(
+    path: str | Path, *, limit: int | None = None, ids: Collection[str] | None = None
+) -> list[dict[str, Any]]:
+    """The questions of a dev-set JSONL file: those whose id is in ``ids`` (all if None),
+    then the first ``limit`` of them."""
     lines = Path(path).read_text("utf-8").splitlines()
     items = [json.loads(line) for line in lines if line.strip()]
+    if ids is not None:
+        unknown = set(ids) - {i["id"] for i in items}
+        if unknown:
+            raise ValueError(f"no such question ids in {Path(path).name}: {sorted(unknown)}")
+        items = [i for i in items if i["id"] in set(ids)]
     return items[:limit] if limit else items
 
 
@@ -116,6 +126,7 @@ def run_eval(
     llm: str = "none",
     k: int = 5,
     limit: int | None = None,
+    ids: Collection[str] | None = None,
     out_dir: str | Path | None = None,
     progress: Progress | None = None,
     judge: Any = None,
@@ -125,13 +136,14 @@ def run_eval(
 
     A follow-up asks its ``context_question`` first, in the same conversation. Retrieval
     metrics use the top 10 papers for the question the answer was retrieved for (the
-    condensed one for follow-ups), before the relevance floor.
+    condensed one for follow-ups), before the relevance floor. ``ids`` keeps only those
+    questions (a fixed slice); ``limit`` then keeps the first N.
     """
     from rag import Library
     from rag.answer import Conversation
 
     dataset_path = Path(dataset_path)
-    items = load_dataset(dataset_path, limit=limit)
+    items = load_dataset(dataset_path, limit=limit, ids=ids)
     lib = library if library is not None else Library.open(store)
     support = SentenceSupport(lib.embedder)
     records: list[dict[str, Any]] = []
@@ -161,6 +173,7 @@ def run_eval(
             "dataset_sha256": hashlib.sha256(dataset_path.read_bytes()).hexdigest(),
             "n": len(records),
             "limit": limit,
+            "ids": sorted(ids) if ids is not None else None,
             "backend": backend,
             "model": model,
             "llm": llm,
@@ -170,6 +183,9 @@ def run_eval(
             "min_dense_score": lib.settings.retrieval.min_dense_score,
             "support_cosine": m.SUPPORT_COSINE,
             "judge": getattr(judge, "name", None),
+            # Latency means little on a shared machine without how busy it was.
+            "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
         },
         "overall": m.aggregate(records),
         "by_kind": {kind: m.aggregate([r for r in records if r["kind"] == kind]) for kind in kinds},
