@@ -1,0 +1,79 @@
+"""The levels the answer-quality tests hold the eval to, and the one check that applies them.
+
+Each floor sits a little below what was measured on the seed corpus, so that timing noise or
+a reordering of near ties does not fail CI while a real regression (one or two more gold
+papers out of the top 5, an unsupported citation) does. Raise a floor when the system
+improves; lowering one needs a reason in the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["EMBEDDED_SLICE", "EMBEDDED_SLICE_IDS", "EXTRACTIVE", "Floors", "check"]
+
+
+@dataclass(frozen=True)
+class Floors:
+    """Minimum overall figures of an eval report (``None``: not checked)."""
+
+    name: str
+    recall_at_5: float
+    citation_precision: float
+    unanswerable_declined: float | None = None
+    max_dangling: int = 0
+
+
+# The whole dev set (eval/dev.jsonl, 85 questions), extractive answers (--llm none), default
+# settings, seed corpus. Measured 2026-11-23: recall@5 0.961, citation precision 1.000,
+# dangling 0, unanswerable declined 0.833 (10/12). One more single-gold miss costs 0.014 of
+# recall@5; two cost 0.027 and fail.
+EXTRACTIVE = Floors(
+    name="extractive, whole dev set",
+    recall_at_5=0.94,
+    citation_precision=0.97,
+    unanswerable_declined=0.75,
+)
+
+# A fixed slice across the kinds of question for the embedded model (Gemma 3 270M), small
+# enough for CI on 2 cores: two fact, one which-paper, one multi, one unanswerable, one
+# follow-up, two paraphrase. The answerable ones are among the questions the model answered
+# with a citation in the whole-dev-set run of 2026-11-23 (it cites in only 27 of 73), so that
+# citation precision is measured on several cited answers rather than one or none.
+EMBEDDED_SLICE_IDS = ("q001", "q005", "q028", "q035", "q041", "q054", "q063", "q064")
+
+# Measured 2026-11-23 on that slice, --llm embedded at temperature 0 (the test's setting, so
+# that a run is repeatable): recall@5 1.000, citation precision 1.000 over the 5 answers that
+# cite, dangling 0, unanswerable declined 1/1; 212 s with another eval running beside it.
+# Retrieval does not depend on the model (except for the condensed follow-up); the precision
+# floor lets one of the five cited answers lose its support, not two.
+EMBEDDED_SLICE = Floors(
+    name="embedded (Gemma 3 270M), slice",
+    recall_at_5=0.95,
+    citation_precision=0.8,
+)
+
+
+def check(report: Mapping[str, Any], floors: Floors) -> list[str]:
+    """What in ``report``'s overall figures falls below ``floors``: one line each, empty if
+    nothing does. A figure the report lacks (``None``) counts as below its floor."""
+    overall = report["overall"]
+    wanted = [
+        ("retrieval", "recall@5", floors.recall_at_5),
+        ("citations", "precision", floors.citation_precision),
+        ("abstention", "unanswerable_declined", floors.unanswerable_declined),
+    ]
+    failures = []
+    for section, metric, floor in wanted:
+        if floor is None:
+            continue
+        value = overall.get(section, {}).get(metric)
+        if value is None or value < floor:
+            shown = "missing" if value is None else f"{value:.3f}"
+            failures.append(f"{section}.{metric} {shown} < floor {floor} ({floors.name})")
+    dangling = overall.get("citations", {}).get("dangling")
+    if dangling is None or dangling > floors.max_dangling:
+        failures.append(f"citations.dangling {dangling} > {floors.max_dangling} ({floors.name})")
+    return failures
