@@ -35,6 +35,17 @@ def _md_text(text: str) -> str:
     return re.sub(r"<", "&lt;", plain(text))
 
 
+def references(answer) -> str:
+    """The answer's references as a Markdown list that keeps their numbers.
+
+    ``rag.answer.references_markdown`` writes an ordered list ("1. ...", "4. ..."), which
+    Markdown renumbers 1, 2: reference [4] would show as "2.".
+    """
+    from rag.answer import references_markdown
+
+    return re.sub(r"^(\d+)\. ", r"- \\[\1\\] ", references_markdown(answer), flags=re.M)
+
+
 def format_timings(timings) -> str:
     """The status bar's timing figures for the latest answer."""
     first = "–" if timings.first_token_ms is None else f"{timings.first_token_ms:.0f}"
@@ -329,10 +340,8 @@ class PapersApp(App[int]):
             self._current = None
 
     async def _finish(self, view: AnswerView, answer) -> None:
-        from rag.answer import references_markdown
-
         text = _md_text(answer.text)
-        refs = references_markdown(answer)
+        refs = references(answer)
         if refs:
             text += "\n\n" + _md_text(refs)
         await view.markdown.update(text)
@@ -405,10 +414,8 @@ class PapersApp(App[int]):
         log = self.query_one("#log", VerticalScroll)
         last = None
         for question, answer in self.conversation.turns:
-            from rag.answer import references_markdown
-
             text = _md_text(answer.text)
-            refs = references_markdown(answer)
+            refs = references(answer)
             if refs:
                 text += "\n\n" + _md_text(refs)
             await log.mount_all([QuestionView(question), AnswerView(text, note="(saved)")])
@@ -443,7 +450,7 @@ def export_conversation(
     conversation: Conversation, folder: Path, chat_id: int | None, library: Any = None
 ) -> tuple[Path, Path]:
     """Write the conversation as Markdown and its cited papers as BibTeX; returns both paths."""
-    from rag.answer import references_bibtex, references_markdown
+    from rag.answer import references_bibtex
 
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"papers-chat-{chat_id if chat_id is not None else time.strftime('%Y%m%d-%H%M%S')}"
@@ -451,7 +458,7 @@ def export_conversation(
     cited: dict[str, Any] = {}
     for question, answer in conversation.turns:
         parts.append(f"## {plain(question)}\n\n{plain(answer.text)}\n")
-        refs = references_markdown(answer)
+        refs = references(answer)
         if refs:
             parts.append(f"References:\n\n{refs}\n")
         papers = {h.paper.paper_id: h.paper for h in answer.sources}

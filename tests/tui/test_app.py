@@ -308,3 +308,19 @@ async def test_help_and_new_chat(library, tmp_path):
         await until(lambda: not app.query(QuestionView) and not app.query(SourceItem))
         assert app.conversation.turns == [] and app.chat_id is None
         assert len(app.history.chats()) == 1
+
+
+async def test_references_keep_their_numbers(library, tmp_path):
+    script(
+        library,
+        "AWQ protects only 1% of salient weights to reduce quantization error [1]. "
+        "PB-LLM binarizes only part of the weights of large language models [4].",
+    )
+    app = make_app(library, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, app, AWQ_QUESTION)
+        cited = {c.n for c in app.conversation.turns[0][1].citations}
+        source = app.query_one(AnswerView).markdown.source
+        for n in cited:  # a Markdown ordered list would renumber [4] as "2."
+            assert f"- \\[{n}\\] " in source
+        assert 4 in cited

@@ -33,7 +33,8 @@ class HelpScreen(ModalScreen[None]):
             text.append(f"{key:>18}", style="bold cyan")
             text.append(f"  {what}\n")
         text.append(
-            "\nAnswers cite papers as [n]; ✓ marks a citation whose evidence was found.",
+            "\nAnswers cite papers as [n]; ✓ marks a source the answer cites, its supporting"
+            " sentence highlighted when you open it.",
             style="dim",
         )
         with VerticalScroll(id="help-box"):

@@ -43,7 +43,11 @@ class PaperScreen(ModalScreen[None]):
             meta.append(f"\nurl: {one_line(url)}")
         meta.append(f"\nretrieval score: {self.hit.score:.4f}")
         if self.citation is not None:
-            verdict = "supported" if self.citation.attributed else "not attributed"
+            verdict = (
+                "supports the answer; cited by the citation check, not the model"
+                if self.citation.attributed
+                else "supports the answer"
+            )
             meta.append(f"\nevidence score: {self.citation.score:.3f} ({verdict})")
         evidence = self.citation.evidence if self.citation else ""
         with VerticalScroll(id="paper-box"):

@@ -24,9 +24,11 @@ class SourceItem(ListItem):
 
     def _label(self) -> Text:
         label = Text(f"[{self.n}] ", style="bold")
+        # Every citation an answer keeps passed the evidence check (``attributed`` only says
+        # the checker added it). The mark goes first: the narrow panel cuts long titles.
+        if self.citation is not None:
+            label.append("✓ ", style="green")
         label.append(one_line(self.hit.paper.title))
-        if self.citation is not None and self.citation.attributed:
-            label.append(" ✓", style="green")
         return label
 
     def set_citation(self, citation: Citation | None) -> None:
