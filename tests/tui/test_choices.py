@@ -182,3 +182,17 @@ async def test_palette_offers_the_commands(library, tmp_path):
         prompts = await palette(pilot, app, "settings")
         await pilot.press("enter")
         await until(lambda: isinstance(app.screen, SettingsScreen))
+
+
+async def test_palette_year_command_opens_settings_at_the_years(library, tmp_path):
+    app = make_app(library, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        prompts = await palette(pilot, app, "filter: year")
+        assert prompts[0] == "Filter: year…"
+        await pilot.press("enter")
+        await until(lambda: isinstance(app.screen, SettingsScreen))
+        years = app.screen.query_one("#settings-years", Input)
+        await until(lambda: app.focused is years)
+        await pilot.press(*"2024", "enter")
+        await until(lambda: "only year 2024" in status(app))
+        assert app.choices.filters == ChatFilters(years=(2024, 2024))
