@@ -18,7 +18,7 @@ KEYS = [
     ("ctrl+o", "saved chats: open (enter), rename (r), delete (d)"),
     ("ctrl+e", "export the chat as Markdown and its cited papers as BibTeX"),
     ("f2", "settings: the model that answers, filters by source page and year"),
-    ("ctrl+p", "command palette: switch model, filter (`year 2020-2024`), clear filters"),
+    ("ctrl+p", "command palette: models, source filters, `year 2020-2024`"),
     ("f1 / ?", "this help"),
     ("ctrl+q", "quit"),
 ]
