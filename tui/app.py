@@ -7,7 +7,7 @@ import asyncio
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
@@ -17,8 +17,6 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, Header, Input, Markdown, Static
 from textual.worker import Worker, WorkerState
 
-from rag.answer import AnswerDone, Conversation, SourcesReady, TextDelta
-from rag.errors import LLMError, PapersError
 from tui.choices import BASE_BACKENDS, ChoiceError, Choices, parse_years
 from tui.commands import PapersCommands
 from tui.history import ChatHistory
@@ -26,6 +24,12 @@ from tui.safe import plain
 from tui.screens import ChatsScreen, HelpScreen, IngestScreen, PaperScreen, SettingsScreen
 from tui.widgets import AnswerView, QuestionView, SourcesPanel
 from tui.widgets.messages import SEARCHING, WRITING
+
+if TYPE_CHECKING:
+    from rag.answer import Conversation
+
+# rag (pydantic, numpy, chromadb...) is imported where used, in the loading thread, so the
+# first screen is up and the input focused before the library's imports are done.
 
 _DEFAULT_SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 
@@ -92,7 +96,7 @@ class PapersApp(App[int]):
         self.export_dir = Path(export_dir) if export_dir else Path.cwd()
         self.seeds = Path(seeds) if seeds else (_DEFAULT_SEEDS if _DEFAULT_SEEDS.is_dir() else None)
         self.history: ChatHistory | None = None
-        self.conversation = Conversation()
+        self.conversation: Conversation | None = None  # made once rag is imported
         self.chat_id: int | None = None
         self.ready = asyncio.Event()
         self.interactive_ms: float | None = None
@@ -124,8 +128,12 @@ class PapersApp(App[int]):
     # -- loading (never on the UI thread) ----------------------------------------------
     @work(thread=True, exclusive=True, group="load")
     def _load(self) -> None:
+        from rag.answer import Conversation
+        from rag.errors import PapersError
         from rag.library import Library
 
+        if self.conversation is None:
+            self.conversation = Conversation()
         try:
             lib = self.library or Library.open(self.store)
             self.library = lib
@@ -153,6 +161,8 @@ class PapersApp(App[int]):
 
     def _resolve_backend(self, spec: str | None) -> None:
         """Show in the status bar which model ``spec`` means (in a worker thread)."""
+        from rag.errors import PapersError
+
         try:
             chat = self.library.chat_model(spec) if self.library is not None else None
             name = f"{chat.backend}:{chat.model}" if chat is not None else "extractive"
@@ -168,6 +178,7 @@ class PapersApp(App[int]):
 
     def probe_backends(self) -> tuple[list[str], str]:
         """The backends to offer (Ollama's chat models if a server answers) and a note."""
+        from rag.errors import LLMError
         from rag.llm import ollama_chat_models
 
         host = self.library.settings.ollama_host() if self.library is not None else None
@@ -302,6 +313,9 @@ class PapersApp(App[int]):
 
     @work(exclusive=True, group="answer")
     async def _answer(self, question: str, view: AnswerView) -> None:
+        from rag.answer import AnswerDone, SourcesReady, TextDelta
+        from rag.errors import PapersError
+
         self._current = view
         stream = None
         try:
@@ -386,6 +400,8 @@ class PapersApp(App[int]):
 
     # -- chats ------------------------------------------------------------------------
     async def action_new_chat(self) -> None:
+        from rag.answer import Conversation
+
         self.action_cancel_answer()
         self.conversation = Conversation()
         self.chat_id = None
@@ -429,7 +445,7 @@ class PapersApp(App[int]):
 
     # -- export -----------------------------------------------------------------------
     def action_export(self) -> None:
-        if not self.conversation.turns:
+        if self.conversation is None or not self.conversation.turns:
             self.notify("nothing to export yet", severity="warning")
             return
         try:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-from rag.retrieve import Filters
-from rag.types import Paper
+if TYPE_CHECKING:  # rag loads in the background, after the first screen
+    from tui.filters import ChatFilters
 
 # The backends every library offers; Ollama models are added when a server answers.
 BASE_BACKENDS = ("auto", "embedded", "none")
@@ -46,24 +47,6 @@ def years_label(years: tuple[int, int] | None) -> str:
 
 
 @dataclass(frozen=True)
-class ChatFilters(Filters):
-    """rag's ``Filters`` with a year range instead of one year (one year is a range of one)."""
-
-    years: tuple[int, int] | None = None
-
-    @property
-    def active(self) -> bool:
-        return super().active or self.years is not None
-
-    def accepts(self, p: Paper) -> bool:
-        if self.years is not None:
-            lo, hi = self.years
-            if p.year is None or not lo <= p.year <= hi:
-                return False
-        return super().accepts(p)
-
-
-@dataclass(frozen=True)
 class Choices:
     """The backend (``None``: the library's default) and the filters the next answer uses."""
 
@@ -74,6 +57,8 @@ class Choices:
     @property
     def filters(self) -> ChatFilters | None:
         """The filters to pass to ``Library.astream``, or None when nothing is filtered."""
+        from tui.filters import ChatFilters
+
         f = ChatFilters(source=self.source or None, years=self.years)
         return f if f.active else None
 

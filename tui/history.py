@@ -7,9 +7,10 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rag.answer import Conversation
+if TYPE_CHECKING:
+    from rag.answer import Conversation
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS chats (
@@ -94,6 +95,8 @@ class ChatHistory:
         row = self.db.execute("SELECT conversation FROM chats WHERE id = ?", (chat_id,)).fetchone()
         if row is None:
             raise KeyError(chat_id)
+        from rag.answer import Conversation
+
         return Conversation.from_dict(json.loads(row[0] or "{}"))
 
     def title(self, chat_id: int) -> str:

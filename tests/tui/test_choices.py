@@ -9,7 +9,8 @@ from textual.widgets import Input, Select, Static
 from rag.types import Paper
 from tests.tui.conftest import EVIL_TITLE, HOSTILE_SOURCE, SEED_SOURCE, script
 from tests.tui.test_app import AWQ_QUESTION, SIZE, ask, make_app, source_titles, until
-from tui.choices import ChatFilters, ChoiceError, Choices, parse_years
+from tui.choices import ChoiceError, Choices, parse_years
+from tui.filters import ChatFilters
 from tui.screens import SettingsScreen
 
 pytestmark = pytest.mark.timeout(300)

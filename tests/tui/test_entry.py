@@ -33,3 +33,12 @@ def test_papers_chat_execs_the_tui_module(monkeypatch):
     assert calls == [
         (sys.executable, [sys.executable, "-m", "tui", "--store", "/tmp/lib", "--llm", "none"])
     ]
+
+
+def test_the_first_screen_needs_no_rag_import():
+    """rag (pydantic, numpy, chromadb) loads in the background: the app is usable sooner."""
+    import subprocess
+
+    code = "import sys, tui.app; print(sorted(m for m in sys.modules if m.split('.')[0] == 'rag'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
@@ -12,8 +13,10 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, ListItem, ListView, Static
 
-from tui.history import ChatHistory
 from tui.safe import one_line
+
+if TYPE_CHECKING:
+    from tui.history import ChatHistory
 
 
 class ChatItem(ListItem):

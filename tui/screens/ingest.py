@@ -13,8 +13,6 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
-from rag.errors import PapersError
-
 
 class IngestScreen(ModalScreen[bool]):
     """Dismisses with True once the seeds are in, False if skipped or failed."""
@@ -50,6 +48,8 @@ class IngestScreen(ModalScreen[bool]):
 
     @work(thread=True, exclusive=True)
     def _ingest(self) -> bool:
+        from rag.errors import PapersError
+
         try:
             self.library.ingest([self.seeds], progress=self._progress)
         except PapersError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -9,8 +11,10 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from rag.types import Citation, Hit
 from tui.safe import one_line, plain
+
+if TYPE_CHECKING:
+    from rag.types import Citation, Hit
 
 
 def abstract_text(abstract: str, evidence: str) -> Text:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
 from textual.message import Message
 from textual.widgets import Label, ListItem, ListView
 
-from rag.types import Citation, Hit
 from tui.safe import one_line
+
+if TYPE_CHECKING:  # rag loads in the background, after the first screen
+    from rag.types import Citation, Hit
 
 
 class SourceItem(ListItem):
