@@ -356,15 +356,17 @@ def _baseline_from_store(lib, folder: Path, emb):
     from llama_index.core import VectorStoreIndex
     from llama_index.core.schema import TextNode
 
+    chunk_ids, _, texts = lib.catalogue.chunk_texts()
+    text_of = dict(zip(chunk_ids, texts, strict=True))
     nodes = [
         TextNode(
             id_=cid,
-            text=doc or "",
+            text=text_of.get(cid, ""),
             embedding=[float(x) for x in vec],
             metadata=dict(meta or {}),
         )
-        for ids, vecs, docs, metas in lib.vectors.iter_rows()
-        for cid, vec, doc, meta in zip(ids, vecs, docs, metas, strict=True)
+        for ids, vecs, metas in lib.vectors.iter_rows()
+        for cid, vec, meta in zip(ids, vecs, metas, strict=True)
     ]
     return VectorStoreIndex(
         nodes=nodes,
@@ -512,7 +514,7 @@ def _scale(
     t0 = time.perf_counter()
     for i in range(0, n, step):
         j = min(n, i + step)
-        store.upsert(ids[i:j], unit(j - i), paper_ids[i:j], texts[i:j])
+        store.upsert(ids[i:j], unit(j - i), paper_ids[i:j])
         if n >= 100_000 and (j // step) % 25 == 0:
             say(f"{n:,}: {j:,} inserted ({j / (time.perf_counter() - t0):.0f}/s)")
     insert_s = time.perf_counter() - t0

@@ -194,7 +194,6 @@ def _write_batch(lib: Library, batch: list[tuple[Paper, str]]) -> int:
         [c.chunk_id for c in all_chunks],
         vectors,
         [c.paper_id for c in all_chunks],
-        [c.embed_text for c in all_chunks],
     )
     lib.catalogue.commit_papers(items)
     lib.vectors.delete(sorted(stale - {c.chunk_id for c in all_chunks}))

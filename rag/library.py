@@ -203,8 +203,21 @@ class Library:
         papers = self.catalogue.get_papers(
             pid for pid, *_ in fused[: max(4 * k, 50) * (10 if f else 1)]
         )
-        hits = build_hits(fused, papers, {c: t for c, (_, t) in rows.items()}, k, f)
-        return hits
+        texts = {c: t for c, (_, t) in rows.items()}
+        if r.rerank and mode != "bm25" and dense:
+            from rag.rerank import rerank
+
+            pool = build_hits(fused, papers, texts, max(k, r.rerank_candidates), f)
+            return rerank(
+                qvec, pool, self._sentence_vectors, weight=r.rerank_weight, rrf_k=r.rrf_k
+            )[:k]
+        return build_hits(fused, papers, texts, k, f)
+
+    @cached_property
+    def _sentence_vectors(self):
+        from rag.rerank import SentenceVectors
+
+        return SentenceVectors(self.embedder)
 
     def warm(self) -> None:
         """Load the embedder and indexes now, so the first question is not the slow one."""

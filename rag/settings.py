@@ -58,7 +58,13 @@ class RetrievalSettings(BaseModel):
         description="Relevance floor: below this cosine similarity of the best paper, decline "
         "(tuned on eval/dev.jsonl, see README).",
     )
-    rerank: bool = Field(False, description="Rerank fused candidates with a cross-encoder.")
+    rerank: bool = Field(
+        False,
+        description="Rerank the fused candidates by their best single sentence (rag/rerank.py; "
+        "off by default, see README for what it gains and costs).",
+    )
+    rerank_candidates: int = Field(20, description="Fused papers the reranker rescores.")
+    rerank_weight: float = Field(2.0, description="Weight of the sentence ranking in fusion.")
 
 
 class LLMSettings(BaseModel):

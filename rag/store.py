@@ -104,15 +104,13 @@ class VectorStore:
         return self._open()
 
     def iter_rows(self, *, step: int = 2000):
-        """Every stored chunk as (ids, embeddings, documents, metadatas), a page at a time."""
+        """Every stored chunk as (ids, embeddings, metadatas), a page at a time."""
         col = self._open()
         offset = 0
         while True:
-            got = col.get(
-                include=["embeddings", "documents", "metadatas"], limit=step, offset=offset
-            )
+            got = col.get(include=["embeddings", "metadatas"], limit=step, offset=offset)
             if len(got["ids"]):
-                yield got["ids"], got["embeddings"], got["documents"], got["metadatas"]
+                yield got["ids"], got["embeddings"], got["metadatas"]
             if len(got["ids"]) < step:
                 return
             offset += step
@@ -122,8 +120,11 @@ class VectorStore:
         ids: Sequence[str],
         embeddings: Sequence[Sequence[float]],
         paper_ids: Sequence[str],
-        documents: Sequence[str],
     ) -> None:
+        """Store vectors under ``ids``. The texts stay in the catalogue, not in Chroma: Chroma
+        indexes every document for full-text search (a trigram index), which we never query
+        and which measured 2.2x the CPU time and 7x the disk of the vectors alone (20k chunks:
+        191 vs 436 inserts/s, 327 vs 47 MB)."""
         col = self._open()
         step = 4000  # below Chroma's max batch size
         for i in range(0, len(ids), step):
@@ -132,7 +133,6 @@ class VectorStore:
                 # A numpy array goes to Chroma as it is; lists of lists are converted.
                 embeddings=_rows(embeddings[i : i + step]),
                 metadatas=[{"paper_id": p} for p in paper_ids[i : i + step]],
-                documents=list(documents[i : i + step]),
             )
 
     def delete(self, ids: Sequence[str]) -> None:

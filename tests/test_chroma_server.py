@@ -75,7 +75,7 @@ def chroma_server(tmp_path):
 def test_whole_corpus_survives_a_server_restart(seed_store, tmp_path, chroma_server, open_library):
     # Copy the catalogue and BM25, and move the already-computed vectors, so nothing is re-embedded.
     source = open_library(seed_store)
-    got = source.vectors._open().get(include=["embeddings", "documents", "metadatas"])
+    got = source.vectors._open().get(include=["embeddings", "metadatas"])
     store = tmp_path / "store"
     store.mkdir()
     shutil.copy(seed_store / "library.sqlite", store / "library.sqlite")
@@ -84,9 +84,7 @@ def test_whole_corpus_survives_a_server_restart(seed_store, tmp_path, chroma_ser
     lib = open_library(store, chroma=chroma)
     expected = lib.catalogue.counts()["chunks"]
     assert expected > 1000 and len(got["ids"]) == expected
-    lib.vectors.upsert(
-        got["ids"], got["embeddings"], [m["paper_id"] for m in got["metadatas"]], got["documents"]
-    )
+    lib.vectors.upsert(got["ids"], got["embeddings"], [m["paper_id"] for m in got["metadatas"]])
     assert lib.vectors.count() == expected
 
     chroma_server.stop()
