@@ -275,6 +275,7 @@ def _ingest_steps(opts: BenchOptions, emb, tmp: Path, result: dict, say, checkpo
     result["ingest"].update(
         floor_s=floor_s, ours_over_floor=ours_s / floor_s, peak_rss_mb=_rss_mb()
     )
+    result["ingest"].update(_token_counts(papers.values(), texts, emb, ours_s, baseline_s))
     say(f"floor: {floor_s:.1f} s")
     checkpoint()
     say("re-ingest of the unchanged corpus")
@@ -282,6 +283,27 @@ def _ingest_steps(opts: BenchOptions, emb, tmp: Path, result: dict, say, checkpo
     result["reingest_s"] = rep.seconds
     result["reingest_changed"] = rep.added + rep.updated
     return lib, index
+
+
+def _token_counts(papers, chunk_texts, emb, ours_s: float, baseline_s: float) -> dict:
+    """How much text each pipeline embeds. The baseline's one document per paper is cut at
+    the model's window (MiniLM reads 256 word pieces and drops the rest), so it embeds less
+    of each long abstract than our chunks do; per word piece the two compare like for like."""
+    from rag.embedders import _WORD_PIECES
+
+    if not emb.name.startswith("minilm"):
+        return {}
+    window = emb.max_tokens
+    docs = _WORD_PIECES.count_many([f"{p.title}\n\n{p.abstract}" for p in papers])
+    ours = sum(_WORD_PIECES.count_many(chunk_texts))
+    base = sum(min(window, n) for n in docs)
+    return {
+        "ours_word_pieces": ours,
+        "baseline_word_pieces": base,
+        "baseline_truncated_papers": sum(1 for n in docs if n > window),
+        "baseline_dropped_word_pieces": sum(max(0, n - window) for n in docs),
+        "ours_over_baseline_per_word_piece": (ours_s / ours) / (baseline_s / base),
+    }
 
 
 # -- the llama-index baseline ---------------------------------------------------------

@@ -303,6 +303,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
         table.add_column(col, justify="left" if col == "measure" else "right")
     rows = [
         ("cold ingest (s)", "ingest.ours_s", "ingest.baseline_s", "ingest.ours_over_baseline"),
+        (
+            "word pieces embedded",
+            "ingest.ours_word_pieces",
+            "ingest.baseline_word_pieces",
+            None,
+        ),
+        (
+            "cold ingest per word piece",
+            None,
+            None,
+            "ingest.ours_over_baseline_per_word_piece",
+        ),
         ("embedding floor (s)", "ingest.floor_s", None, None),
         ("re-ingest, unchanged (s)", "reingest_s", None, None),
         ("search p50 (ms)", "retrieval.ours.p50_ms", "retrieval.baseline.p50_ms", None),
@@ -310,13 +322,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         ("time to sources p50 (ms)", "time_to_sources_ms", None, None),
     ]
     for label, ours, base, ratio in rows:
-        o, b = lookup(result, ours), base and lookup(result, base)
+        o, b = ours and lookup(result, ours), base and lookup(result, base)
         r = (
             lookup(result, ratio)
             if ratio
             else (o / b if o and isinstance(b, (int, float)) else None)
         )
-        if o is not None or b:
+        if o is not None or b or r is not None:
             table.add_row(label, fmt(o), fmt(b), fmt(r))
     for name, entry in result.get("llm", {}).items():
         if name == "none":
