@@ -46,7 +46,8 @@ EMBEDDED_SLICE_IDS = ("q001", "q005", "q028", "q035", "q041", "q054", "q063", "q
 
 # Measured 2026-11-23 on that slice, --llm embedded at temperature 0 (the test's setting, so
 # that a run is repeatable): recall@5 1.000, citation precision 1.000 over the 5 answers that
-# cite, dangling 0, unanswerable declined 1/1; 212 s with another eval running beside it.
+# cite, dangling 0, unanswerable declined 1/1 (twice, the same answers); 64 s in the test on
+# a quiet machine, 212 s with another eval running beside it.
 # Retrieval does not depend on the model (except for the condensed follow-up); the precision
 # floor lets one of the five cited answers lose its support, not two.
 EMBEDDED_SLICE = Floors(
