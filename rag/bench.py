@@ -124,6 +124,7 @@ def run_bench(
 
     say = progress or (lambda _msg: None)
     emb = embedder or MiniLMEmbedder()
+    emb.prepare()  # both runtimes: PyTorch for ingest batches, ONNX Runtime for queries
     emb.embed(["warm up"])
     llms = (
         opts.llms if opts.llms is not None else (("none",) if opts.quick else ("none", "embedded"))

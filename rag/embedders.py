@@ -73,10 +73,12 @@ class MiniLMEmbedder:
     # 256 word pieces, two of which are [CLS] and [SEP].
     max_tokens = 254
 
-    def __init__(self, *, batch_size: int = 64) -> None:
+    def __init__(self, *, batch_size: int = 64, use_onnx: bool = True) -> None:
         self.batch_size = batch_size
+        self.use_onnx = use_onnx
         self._model = None
-        self._lock = threading.Lock()
+        self._onnx = None  # None: not tried yet; False: unavailable
+        self._lock = threading.RLock()
 
     @property
     def dim(self) -> int:
@@ -97,9 +99,45 @@ class MiniLMEmbedder:
                 self._model = SentenceTransformer(str(minilm_path()), device="cpu")
         return self._model
 
+    # Up to this many texts go through ONNX Runtime (rag/onnx_minilm.py): a query, or the
+    # sentences of a few abstracts. Larger batches (ingest) go through PyTorch.
+    short_batch = 64
+
+    def _short(self):
+        """The ONNX Runtime twin for short inputs, exported on first use; None if unavailable."""
+        if self._onnx is False:
+            return None
+        with self._lock:
+            if self._onnx is None:
+                self._onnx = False
+                try:
+                    from rag.onnx_minilm import OnnxMiniLM, export, graph_path
+
+                    graph = graph_path(minilm_path())
+                    if not graph.exists():
+                        export(minilm_path(), self._load(), graph)
+                    self._onnx = OnnxMiniLM(minilm_path(), graph)
+                except Exception as exc:  # noqa: BLE001 - PyTorch still works; say why once
+                    import sys
+
+                    print(
+                        f"papers: fast query embedding unavailable ({exc}); using PyTorch",
+                        file=sys.stderr,
+                    )
+        return self._onnx or None
+
+    def prepare(self) -> None:
+        """Load both runtimes now (and export the ONNX graph if this machine has none)."""
+        self._load()
+        self._short()
+
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
+        if len(texts) <= self.short_batch and self.use_onnx:
+            fast = self._short()
+            if fast is not None:
+                return fast.embed(texts).tolist()
         model = self._load()
         import torch
 
