@@ -99,9 +99,10 @@ class MiniLMEmbedder:
                 self._model = SentenceTransformer(str(minilm_path()), device="cpu")
         return self._model
 
-    # Up to this many texts go through ONNX Runtime (rag/onnx_minilm.py): a query, or the
-    # sentences of a few abstracts. Larger batches (ingest) go through PyTorch.
+    # Up to this many texts and characters go through ONNX Runtime (rag/onnx_minilm.py): a
+    # query, or the sentences of a few abstracts. Ingest batches go through PyTorch.
     short_batch = 64
+    short_chars = 20_000
 
     def _short(self):
         """The ONNX Runtime twin for short inputs, exported on first use; None if unavailable."""
@@ -134,7 +135,11 @@ class MiniLMEmbedder:
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
-        if len(texts) <= self.short_batch and self.use_onnx:
+        if (
+            self.use_onnx
+            and len(texts) <= self.short_batch
+            and sum(map(len, texts)) <= self.short_chars
+        ):
             fast = self._short()
             if fast is not None:
                 return fast.embed(texts).tolist()

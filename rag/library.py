@@ -200,8 +200,10 @@ class Library:
         fused = fuse(
             dense, lexical, rrf_k=r.rrf_k, dense_weight=r.dense_weight, bm25_weight=r.bm25_weight
         )
+        # Only the papers that can make the cut are read (their JSON decoding is not free).
+        wanted = max(k, r.rerank_candidates if r.rerank else 0) + 5
         papers = self.catalogue.get_papers(
-            pid for pid, *_ in fused[: max(4 * k, 50) * (10 if f else 1)]
+            pid for pid, *_ in fused[: max(4 * k, 50) * 10 if f else wanted]
         )
         texts = {c: t for c, (_, t) in rows.items()}
         if r.rerank and mode != "bm25" and dense:
