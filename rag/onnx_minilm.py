@@ -81,6 +81,7 @@ def export(model_dir: Path, torch_model, dest: Path) -> Path:
         agreement = float((mine * theirs).sum(axis=1).min())
         if agreement < MIN_AGREEMENT:
             raise RuntimeError(f"ONNX export disagrees with PyTorch (cosine {agreement:.6f})")
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is readable like any other
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):
