@@ -158,7 +158,7 @@ class VectorStore:
         if total == 0:
             return []
         res = col.query(
-            query_embeddings=[list(embedding)],
+            query_embeddings=_rows([embedding]),  # a list or a numpy row alike
             n_results=min(n, total),
             include=["metadatas", "distances"],
         )
