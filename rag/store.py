@@ -41,6 +41,7 @@ class VectorStore:
         self.dim = dim
         self._client = None
         self._collection = None
+        self._count: int | None = None  # cached between writes (see query)
 
     def where(self) -> str:
         return f"Chroma server {self.host}:{self.port}" if self.host else str(self.path)
@@ -87,6 +88,7 @@ class VectorStore:
     def reopen(self) -> None:
         """Drop cached handles so the next call sees other processes' writes."""
         self._collection = None
+        self._count: int | None = None  # cached between writes (see query)
         if not self.host:
             try:
                 from chromadb.api.client import SharedSystemClient
@@ -126,6 +128,7 @@ class VectorStore:
         and which measured 2.2x the CPU time and 7x the disk of the vectors alone (20k chunks:
         191 vs 436 inserts/s, 327 vs 47 MB)."""
         col = self._open()
+        self._count = None
         step = 4000  # below Chroma's max batch size
         for i in range(0, len(ids), step):
             col.upsert(
@@ -137,6 +140,7 @@ class VectorStore:
 
     def delete(self, ids: Sequence[str]) -> None:
         if ids:
+            self._count = None
             col = self._open()
             for i in range(0, len(ids), 4000):
                 col.delete(ids=list(ids[i : i + 4000]))
@@ -154,7 +158,11 @@ class VectorStore:
 
     def query(self, embedding: Sequence[float], n: int) -> list[VectorHit]:
         col = self._open()
-        total = col.count()
+        # Chroma's count() grows with the collection (7.4 ms of a 12.4 ms query at 100k
+        # chunks), so it is read once and kept until this process writes or reopens.
+        if self._count is None:
+            self._count = col.count()
+        total = self._count
         if total == 0:
             return []
         res = col.query(
@@ -174,6 +182,7 @@ class VectorStore:
         self._open()
         self._client.delete_collection(self.collection_name)
         self._collection = None
+        self._count: int | None = None  # cached between writes (see query)
 
 
 def _rows(embeddings):
