@@ -215,16 +215,25 @@ def _format_marker(numbers: Sequence[int]) -> str:
 class EmbeddingCache:
     """Vectors of texts from an embedder, each text embedded once (per answer, or per eval run)."""
 
-    def __init__(self, embedder: Embedder) -> None:
+    def __init__(self, embedder: Embedder, *, size: int | None = None) -> None:
+        from collections import OrderedDict
+
         self.embedder = embedder
-        self.cache: dict[str, list[float]] = {}
+        self.size = size  # None: unbounded; else least recently used out first
+        self.cache: OrderedDict[str, list[float]] = OrderedDict()
 
     def get(self, texts: Sequence[str]) -> list[list[float]]:
         missing = list(dict.fromkeys(t for t in texts if t not in self.cache))
         if missing:
             for text, vec in zip(missing, self.embedder.embed(missing), strict=True):
                 self.cache[text] = vec
-        return [self.cache[t] for t in texts]
+        out = [self.cache[t] for t in texts]
+        if self.size is not None:
+            for t in texts:
+                self.cache.move_to_end(t)
+            while len(self.cache) > self.size:
+                self.cache.popitem(last=False)
+        return out
 
 
 def _cosine(a: Sequence[float], b: Sequence[float]) -> float:

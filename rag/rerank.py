@@ -14,37 +14,25 @@ why it is off by default: see the README for what it gains and costs on the dev 
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from rag.types import Hit
 
+if TYPE_CHECKING:
+    from rag.answer import EmbeddingCache
 
-class SentenceVectors:
-    """Vectors of sentences, embedded once and kept (least recently used out first)."""
 
-    def __init__(self, embedder, *, size: int = 50_000) -> None:
-        self.embedder = embedder
-        self.size = size
-        self._cache: OrderedDict[str, list[float]] = OrderedDict()
+def SentenceVectors(embedder, *, size: int = 50_000):  # noqa: N802 - reads as the type it makes
+    """Sentence vectors kept across queries: the answer layer's cache, bounded."""
+    from rag.answer import EmbeddingCache
 
-    def get(self, texts: Sequence[str]) -> list[list[float]]:
-        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        if missing:
-            for text, vec in zip(missing, self.embedder.embed(missing), strict=True):
-                self._cache[text] = vec
-        out = []
-        for t in texts:
-            self._cache.move_to_end(t)
-            out.append(self._cache[t])
-        while len(self._cache) > self.size:
-            self._cache.popitem(last=False)
-        return out
+    return EmbeddingCache(embedder, size=size)
 
 
 def best_sentence_scores(
-    query_vec: Sequence[float], hits: Sequence[Hit], vectors: SentenceVectors
+    query_vec: Sequence[float], hits: Sequence[Hit], vectors: EmbeddingCache
 ) -> list[float]:
     """Each hit's highest cosine between the query and one of its title/abstract sentences."""
     import numpy as np
@@ -70,7 +58,7 @@ def best_sentence_scores(
 def rerank(
     query_vec: Sequence[float],
     hits: Sequence[Hit],
-    vectors: SentenceVectors,
+    vectors: EmbeddingCache,
     *,
     weight: float,
     rrf_k: float,

@@ -88,7 +88,7 @@ class VectorStore:
     def reopen(self) -> None:
         """Drop cached handles so the next call sees other processes' writes."""
         self._collection = None
-        self._count: int | None = None  # cached between writes (see query)
+        self._count = None
         if not self.host:
             try:
                 from chromadb.api.client import SharedSystemClient
@@ -182,7 +182,7 @@ class VectorStore:
         self._open()
         self._client.delete_collection(self.collection_name)
         self._collection = None
-        self._count: int | None = None  # cached between writes (see query)
+        self._count = None
 
 
 def _rows(embeddings):

@@ -63,7 +63,7 @@ def test_sentence_vectors_are_cached_and_bounded():
     vectors.get(["alpha", "beta"])
     assert emb.calls == 1
     vectors.get(["gamma", "x", "y"])
-    assert len(vectors._cache) == 3
+    assert len(vectors.cache) == 3
 
 
 @pytest.mark.slow
