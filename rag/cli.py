@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=None, help="how many papers")
     p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], default="hybrid")
     p.add_argument("--source", help="only papers from this source (file/page)")
-    p.add_argument("--year", type=int)
+    p.add_argument("--year", help="2023, a range 2020-2024, or open: 2020- / -2019")
     p.add_argument("--author")
     p.add_argument("--category")
     p.add_argument("--json", action="store_true")
@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--llm", help="auto (default), ollama[:model], embedded, or none (extractive)")
     p.add_argument("-k", type=int, default=None, help="how many papers to draw on")
     p.add_argument("--source", help="only papers from this source (file/page)")
-    p.add_argument("--year", type=int)
+    p.add_argument("--year", help="2023, a range 2020-2024, or open: 2020- / -2019")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--bibtex", metavar="FILE", help="also write the cited papers as BibTeX")
 

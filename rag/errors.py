@@ -14,6 +14,10 @@ class ConfigError(PapersError):
     """A setting or config file is wrong."""
 
 
+class FilterError(PapersError, ValueError):
+    """A search filter cannot be understood (a year that is not a year)."""
+
+
 class SourceError(PapersError):
     """An input file cannot be read at all (missing, a directory of nothing, unknown format)."""
 

@@ -2,48 +2,36 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # rag loads in the background, after the first screen
-    from tui.filters import ChatFilters
+from rag import retrieve  # light: no Chroma or llama-index behind it
+from rag.errors import FilterError
+from rag.retrieve import Filters
 
 # The backends every library offers; Ollama models are added when a server answers.
 BASE_BACKENDS = ("auto", "embedded", "none")
 
-_YEARS = re.compile(r"^\s*(\d{4})\s*(?:(?:-|–|\.\.|to)\s*(\d{4})\s*)?$")
+Years = tuple[int | None, int | None]
 
 
 class ChoiceError(ValueError):
     """Input the settings cannot use; the message says what to type instead."""
 
 
-def parse_years(text: str | None) -> tuple[int, int] | None:
-    """``"2023"`` -> (2023, 2023), ``"2020-2024"`` -> (2020, 2024), ``""`` -> None.
+def parse_years(text: str | None) -> Years | None:
+    """``"2023"`` -> (2023, 2023), ``"2020-2024"``, ``"2020-"`` (since), ``""`` -> None.
 
     Raises:
-        ChoiceError: for anything else ("abc", "2024-2020", "20").
+        ChoiceError: for anything else ("abc", "2024-2020", "20"), with rag's message.
     """
-    if text is None or not text.strip():
-        return None
-    m = _YEARS.match(text)
-    if not m:
-        raise ChoiceError(
-            f"year {text.strip()!r} is not a year; type one (2023) or a range (2020-2024)"
-        )
-    lo = int(m.group(1))
-    hi = int(m.group(2) or lo)
-    if hi < lo:
-        raise ChoiceError(f"years {lo}-{hi} run backwards; type {hi}-{lo}")
-    return lo, hi
+    try:
+        return retrieve.parse_years(text)
+    except FilterError as exc:
+        raise ChoiceError(str(exc)) from None
 
 
-def years_label(years: tuple[int, int] | None) -> str:
-    if years is None:
-        return ""
-    lo, hi = years
-    return str(lo) if lo == hi else f"{lo}–{hi}"
+def years_label(years: Years | None) -> str:
+    return "" if years is None else retrieve.years_label(*years)
 
 
 @dataclass(frozen=True)
@@ -52,14 +40,13 @@ class Choices:
 
     llm: str | None = None
     source: str | None = None
-    years: tuple[int, int] | None = None
+    years: Years | None = None
 
     @property
-    def filters(self) -> ChatFilters | None:
+    def filters(self) -> Filters | None:
         """The filters to pass to ``Library.astream``, or None when nothing is filtered."""
-        from tui.filters import ChatFilters
-
-        f = ChatFilters(source=self.source or None, years=self.years)
+        lo, hi = self.years or (None, None)
+        f = Filters(source=self.source or None, year_from=lo, year_to=hi)
         return f if f.active else None
 
     def filters_label(self) -> str:

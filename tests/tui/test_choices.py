@@ -6,11 +6,11 @@ import pytest
 from textual.command import CommandList, CommandPalette
 from textual.widgets import Input, Select, Static
 
+from rag.retrieve import Filters
 from rag.types import Paper
 from tests.tui.conftest import EVIL_TITLE, HOSTILE_SOURCE, SEED_SOURCE, script
 from tests.tui.test_app import AWQ_QUESTION, SIZE, ask, make_app, source_titles, until
 from tui.choices import ChoiceError, Choices, parse_years
-from tui.filters import ChatFilters
 from tui.screens import SettingsScreen
 
 pytestmark = pytest.mark.timeout(300)
@@ -24,28 +24,32 @@ HOSTILE_QUESTION = "Which paper studies hostile markup injection in terminal use
 @pytest.mark.parametrize(
     ("text", "years"),
     [("2023", (2023, 2023)), (" 2020-2024 ", (2020, 2024)), ("2020 – 2021", (2020, 2021)),
-     ("2019..2020", (2019, 2020)), ("", None), (None, None)],
+     ("2019..2020", (2019, 2020)), ("2023-", (2023, None)), ("-2019", (None, 2019)),
+     ("", None), (None, None)],
 )  # fmt: skip
 def test_parse_years(text, years):
     assert parse_years(text) == years
 
 
-@pytest.mark.parametrize("text", ["abc", "20", "2024-2020", "2023-", "2023 2024"])
+@pytest.mark.parametrize("text", ["abc", "20", "2024-2020", "-", "2023 2024"])
 def test_parse_years_refuses_with_a_readable_message(text):
     with pytest.raises(ChoiceError) as exc:
         parse_years(text)
     assert "2020-2024" in str(exc.value) or "backwards" in str(exc.value)
 
 
-def test_chat_filters_take_a_year_range_and_a_source():
+def test_choices_make_rag_filters_with_a_year_range_and_a_source():
     p = Paper("p", "T", "A.", year=2022, sources=("seed-003.jsonl",))
-    assert ChatFilters(years=(2020, 2023)).accepts(p)
-    assert not ChatFilters(years=(2023, 2024)).accepts(p)
-    assert not ChatFilters(years=(2020, 2023)).accepts(Paper("q", "T", "A."))
-    assert ChatFilters(source="seed-003.jsonl", years=(2022, 2022)).accepts(p)
-    assert not ChatFilters(source="hostile.jsonl").accepts(p)
+    assert Choices(years=(2020, 2023)).filters.accepts(p)
+    assert not Choices(years=(2023, 2024)).filters.accepts(p)
+    assert not Choices(years=(2020, 2023)).filters.accepts(Paper("q", "T", "A."))
+    assert Choices(years=(2022, None)).filters.accepts(p)
+    assert not Choices(years=(None, 2021)).filters.accepts(p)
+    assert Choices(source="seed-003.jsonl", years=(2022, 2022)).filters.accepts(p)
+    assert not Choices(source="hostile.jsonl").filters.accepts(p)
     assert Choices().filters is None
     assert Choices(years=(2020, 2024)).filters_label() == "year 2020–2024"
+    assert Choices(years=(2020, None)).filters_label() == "year 2020 on"
 
 
 # --- through the app ---------------------------------------------------------------------
@@ -196,4 +200,4 @@ async def test_palette_year_command_opens_settings_at_the_years(library, tmp_pat
         await until(lambda: app.focused is years)
         await pilot.press(*"2024", "enter")
         await until(lambda: "only year 2024" in status(app))
-        assert app.choices.filters == ChatFilters(years=(2024, 2024))
+        assert app.choices.filters == Filters(year=2024)

@@ -75,7 +75,7 @@ class SettingsScreen(ModalScreen[Choices | None]):
             yield Label("Years")
             yield Input(
                 years_label(self.choices.years),
-                placeholder="any; one year (2023) or a range (2020-2024)",
+                placeholder="any; 2023, 2020-2024, 2020- (since) or -2019 (until)",
                 id="settings-years",
             )
             yield Static("", id="settings-error")
