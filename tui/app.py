@@ -59,6 +59,9 @@ def format_timings(timings) -> str:
     )
 
 
+_CHOICES_PREF = "choices"  # the model and filters, kept between runs in the chats file
+
+
 class PapersApp(App[int]):
     """Chat with a library of papers."""
 
@@ -91,6 +94,7 @@ class PapersApp(App[int]):
         super().__init__()
         self.store = store
         self.choices = Choices(llm=llm)
+        self._llm_given = llm is not None  # --llm wins over the model saved last time
         self.library = library
         self.history_path = Path(history_path) if history_path else None
         self.export_dir = Path(export_dir) if export_dir else Path.cwd()
@@ -145,6 +149,9 @@ class PapersApp(App[int]):
                 self.history = ChatHistory(path)
             papers = lib.catalogue.counts()["papers"]
             self.sources = lib.catalogue.source_counts()
+            saved = self.history.pref(_CHOICES_PREF)
+            if isinstance(saved, dict):
+                self.call_from_thread(self._restore_choices, saved)
             self.call_from_thread(self._set_papers, papers)
             if papers == 0 and self.seeds is not None:
                 self.call_from_thread(self._offer_seeds)
@@ -217,12 +224,36 @@ class PapersApp(App[int]):
         return list(dict.fromkeys([*BASE_BACKENDS, *models, self.backend_spec]))
 
     def set_choices(self, choices: Choices) -> None:
-        """Use ``choices`` from the next answer on, and say so in the status bar."""
+        """Use ``choices`` from the next answer on, say so in the status bar, keep them."""
         changed_backend = choices.llm != self.choices.llm
         self.choices = choices
         if changed_backend:
             self._backend = "…"
             self._resolve_backend_worker(choices.llm)
+            self._llm_given = False  # chosen here now, so worth keeping
+        self._show_status()
+        if self.history is not None:
+            saved = self.history.pref(_CHOICES_PREF) or {}
+            self.history.set_pref(
+                _CHOICES_PREF,
+                {
+                    "llm": saved.get("llm") if self._llm_given else choices.llm,
+                    "source": choices.source,
+                    "years": list(choices.years) if choices.years else None,
+                },
+            )
+
+    def _restore_choices(self, saved: dict) -> None:
+        """Take up the model and filters of the last session (a source since removed is not)."""
+        llm = self.choices.llm if self._llm_given else saved.get("llm") or self.choices.llm
+        source = saved.get("source") if saved.get("source") in self.sources else None
+        years = saved.get("years")
+        ok = isinstance(years, list) and len(years) == 2 and any(years)
+        years = tuple(years) if ok and all(y is None or isinstance(y, int) for y in years) else None
+        self.choices = self.choices.with_(llm=llm, source=source, years=years)
+        label = self.choices.filters_label()
+        if label:
+            self.notify(f"filters from last time: {label} (f2 to change)", timeout=6)
         self._show_status()
 
     def set_backend(self, spec: str) -> None:

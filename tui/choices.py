@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-from rag import retrieve  # light: no Chroma or llama-index behind it
-from rag.errors import FilterError
-from rag.retrieve import Filters
+if TYPE_CHECKING:  # rag loads after the first screen (rag.retrieve itself is light)
+    from rag.retrieve import Filters
 
 # The backends every library offers; Ollama models are added when a server answers.
 BASE_BACKENDS = ("auto", "embedded", "none")
@@ -24,14 +24,19 @@ def parse_years(text: str | None) -> Years | None:
     Raises:
         ChoiceError: for anything else ("abc", "2024-2020", "20"), with rag's message.
     """
+    from rag.errors import FilterError
+    from rag.retrieve import parse_years as parse
+
     try:
-        return retrieve.parse_years(text)
+        return parse(text)
     except FilterError as exc:
         raise ChoiceError(str(exc)) from None
 
 
 def years_label(years: Years | None) -> str:
-    return "" if years is None else retrieve.years_label(*years)
+    from rag.retrieve import years_label as label
+
+    return "" if years is None else label(*years)
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,8 @@ class Choices:
     @property
     def filters(self) -> Filters | None:
         """The filters to pass to ``Library.astream``, or None when nothing is filtered."""
+        from rag.retrieve import Filters
+
         lo, hi = self.years or (None, None)
         f = Filters(source=self.source or None, year_from=lo, year_to=hi)
         return f if f.active else None

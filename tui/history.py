@@ -28,6 +28,10 @@ CREATE TABLE IF NOT EXISTS turns (
     created REAL NOT NULL,
     PRIMARY KEY (chat_id, idx)
 );
+CREATE TABLE IF NOT EXISTS prefs (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
 
 
@@ -55,6 +59,23 @@ class ChatHistory:
 
     def close(self) -> None:
         self.db.close()
+
+    def pref(self, key: str) -> Any:
+        """A saved preference (JSON), or None if never saved or unreadable."""
+        row = self.db.execute("SELECT value FROM prefs WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        try:
+            return json.loads(row[0])
+        except ValueError:
+            return None
+
+    def set_pref(self, key: str, value: Any) -> None:
+        self.db.execute(
+            "INSERT INTO prefs (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, json.dumps(value)),
+        )
 
     def new_chat(self, title: str) -> int:
         now = time.time()

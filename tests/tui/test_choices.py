@@ -11,6 +11,7 @@ from rag.types import Paper
 from tests.tui.conftest import EVIL_TITLE, HOSTILE_SOURCE, SEED_SOURCE, script
 from tests.tui.test_app import AWQ_QUESTION, SIZE, ask, make_app, source_titles, until
 from tui.choices import ChoiceError, Choices, parse_years
+from tui.app import PapersApp
 from tui.screens import SettingsScreen
 
 pytestmark = pytest.mark.timeout(300)
@@ -201,3 +202,53 @@ async def test_palette_year_command_opens_settings_at_the_years(library, tmp_pat
         await pilot.press(*"2024", "enter")
         await until(lambda: "only year 2024" in status(app))
         assert app.choices.filters == Filters(year=2024)
+
+
+async def test_model_and_filters_are_kept_for_the_next_run(library, tmp_path):
+    history = tmp_path / "chats.sqlite"
+    first = PapersApp(library=library, history_path=history, seeds=None)
+    async with first.run_test(size=SIZE) as pilot:
+        await first.ready.wait()
+        first.set_backend("none")
+        first.set_source(HOSTILE_SOURCE)
+        first.set_years_text("2021-")
+        await until(lambda: "only source" in status(first))
+        await pilot.pause()
+
+    again = PapersApp(library=library, history_path=history, seeds=None)
+    async with again.run_test(size=SIZE) as pilot:
+        await again.ready.wait()
+        await until(lambda: "extractive" in status(again))
+        assert again.choices == Choices(llm="none", source=HOSTILE_SOURCE, years=(2021, None))
+        assert f"only source {HOSTILE_SOURCE}, year 2021 on" in status(again)
+
+    # --llm on the command line wins over the saved model; the saved filters still apply
+    given = PapersApp(library=library, history_path=history, seeds=None, llm="scripted")
+    async with given.run_test(size=SIZE) as pilot:
+        await given.ready.wait()
+        await until(lambda: given.choices.source == HOSTILE_SOURCE)
+        assert given.choices.llm == "scripted"
+        given.clear_filters()
+        await pilot.pause()
+
+    last = PapersApp(library=library, history_path=history, seeds=None)
+    async with last.run_test(size=SIZE) as pilot:
+        await last.ready.wait()
+        await pilot.pause()
+        assert last.choices == Choices(llm="none")  # the --llm run did not overwrite it
+
+
+async def test_a_saved_source_that_is_gone_is_dropped(library, tmp_path):
+    from tui.history import ChatHistory
+
+    history = tmp_path / "chats.sqlite"
+    h = ChatHistory(history)
+    h.set_pref("choices", {"llm": None, "source": "removed.jsonl", "years": [2020, 2020]})
+    h.close()
+    app = PapersApp(library=library, history_path=history, seeds=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.ready.wait()
+        await until(lambda: app.choices.years == (2020, 2020))
+        await pilot.pause()
+        assert app.choices.source is None
+        assert "removed.jsonl" not in status(app)
