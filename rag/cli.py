@@ -342,8 +342,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
             table.add_row(f"llm {name}: tokens/s", fmt(entry.get("tokens_per_s")), "", "")
     for n, s in result.get("scale", {}).items():
         table.add_row(
-            f"{int(n):,} chunks: insert/s, p50/p95 ms",
-            f"{fmt(s['insert_per_s'])}, {fmt(s['query_p50_ms'])}/{fmt(s['query_p95_ms'])}",
+            f"{int(n):,} chunks: insert/s, p50/p95 ms, found itself",
+            f"{fmt(s['insert_per_s'])}, {fmt(s['query_p50_ms'])}/{fmt(s['query_p95_ms'])}, "
+            f"{s.get('self_recall_at_1', float('nan')):.0%}",
             "",
             f"rss {fmt(s['rss_mb'])} MB, disk {fmt(s['disk_mb'])} MB",
         )

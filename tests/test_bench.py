@@ -24,6 +24,7 @@ FULL_KEYS = [
     "scale.2000.insert_per_s",
     "scale.2000.query_p50_ms",
     "scale.2000.query_p95_ms",
+    "scale.2000.self_recall_at_1",
     "scale.2000.rss_mb",
     "scale.2000.disk_mb",
     "meta.peak_rss_mb",
@@ -57,6 +58,8 @@ def test_bench_full_on_a_slice(tmp_path, slice_file, minilm):
     written = json.loads((tmp_path / "out" / "bench.json").read_text())
     _assert_numbers(written, FULL_KEYS)
     assert {t["key"] for t in written["targets"]} >= {"reingest_s", "time_to_sources_ms"}
+    # the synthetic store answers correctly, not just fast: a row's own vector finds it
+    assert written["scale"]["2000"]["self_recall_at_1"] >= 0.9
 
 
 def test_bench_quick_on_an_existing_store(tmp_path, slice_file, open_library, minilm):
