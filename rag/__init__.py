@@ -53,6 +53,7 @@ def __getattr__(name: str):
         return value
     raise AttributeError(f"module 'rag' has no attribute {name!r}")
 
+
 __all__ = [
     "Answer",
     "BackendUnavailable",

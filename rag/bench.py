@@ -192,6 +192,9 @@ def _scale_step(n: int, opts: BenchOptions, tmp: Path, result: dict, say, checkp
         f"{n:,}: {s['insert_per_s']:.0f} inserts/s, p50 {s['query_p50_ms']:.1f} ms, "
         f"{s['self_recall_at_1']:.0%} of probe rows found first by their own vector"
     )
+    for ef, w in s["ef_search"].items():
+        p50, first = w["query_p50_ms"], w["self_recall_at_1"]
+        say(f"{n:,}: ef_search {ef}: p50 {p50:.1f} ms, {first:.0%} found")
     checkpoint()
 
 
@@ -513,6 +516,9 @@ def _answers(lib, queries: Sequence[str], llms: Sequence[str], say) -> dict[str,
 # -- scale ----------------------------------------------------------------------------
 
 
+EF_SWEEP = (300, 1000)  # ef_search values tried after the default one at each scale
+
+
 def _seed_sentences(seeds: Path) -> list[str]:
     from rag.ingest import read_papers
 
@@ -580,9 +586,26 @@ def _scale(
         )
 
     q = _timed(hybrid, queries)
+
     # A fast answer is worth nothing if it is wrong: each probe row must come back first
     # when its own vector is the query (HNSW is approximate, so this is a rate, not a given).
-    found = sum(store.query(vec, 1)[0].chunk_id == cid for cid, vec in probes)
+    def found(k: int) -> float:
+        return sum(cid in {h.chunk_id for h in store.query(vec, k)} for cid, vec in probes) / len(
+            probes
+        )
+
+    first, in_candidates = found(1), found(r.candidates)
+    # HNSW trades recall for speed through ef_search (Chroma's default 100, changeable on a
+    # built collection): the same probes and queries at wider searches show what recall costs.
+    sweep = {}
+    for ef in EF_SWEEP:
+        store.collection().modify(configuration={"hnsw": {"ef_search": ef}})
+        t = _timed(hybrid, queries)
+        sweep[str(ef)] = {
+            "query_p50_ms": t["p50_ms"],
+            "self_recall_at_1": found(1),
+            "self_recall_in_candidates": found(r.candidates),
+        }
     disk = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
     out = {
         "chunks": n,
@@ -591,7 +614,9 @@ def _scale(
         "bm25_build_s": bm25_s,
         "query_p50_ms": q["p50_ms"],
         "query_p95_ms": q["p95_ms"],
-        "self_recall_at_1": found / len(probes),
+        "self_recall_at_1": first,
+        "self_recall_in_candidates": in_candidates,
+        "ef_search": sweep,
         "rss_mb": _rss_mb(),
         "disk_mb": disk / 1e6,
     }

@@ -18,7 +18,6 @@ from typing import Any
 from rag.errors import FilterError
 from rag.types import Hit, Paper
 
-
 _YEARS = re.compile(r"^\s*(\d{4})?\s*(?:(-|–|\.\.|to)\s*(\d{4})?\s*)?$")
 
 

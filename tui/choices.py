@@ -33,6 +33,16 @@ def parse_years(text: str | None) -> Years | None:
         raise ChoiceError(str(exc)) from None
 
 
+def years_text(years: Years | None) -> str:
+    """What to put in the years box so that ``parse_years`` reads it back: "2020-", "-2019"."""
+    if years is None:
+        return ""
+    lo, hi = years
+    if lo is not None and lo == hi:
+        return str(lo)
+    return f"{'' if lo is None else lo}-{'' if hi is None else hi}"
+
+
 def years_label(years: Years | None) -> str:
     from rag.retrieve import years_label as label
 

@@ -10,8 +10,8 @@ from rag.retrieve import Filters
 from rag.types import Paper
 from tests.tui.conftest import EVIL_TITLE, HOSTILE_SOURCE, SEED_SOURCE, script
 from tests.tui.test_app import AWQ_QUESTION, SIZE, ask, make_app, source_titles, until
-from tui.choices import ChoiceError, Choices, parse_years
 from tui.app import PapersApp
+from tui.choices import ChoiceError, Choices, parse_years, years_text
 from tui.screens import SettingsScreen
 
 pytestmark = pytest.mark.timeout(300)
@@ -51,6 +51,11 @@ def test_choices_make_rag_filters_with_a_year_range_and_a_source():
     assert Choices().filters is None
     assert Choices(years=(2020, 2024)).filters_label() == "year 2020–2024"
     assert Choices(years=(2020, None)).filters_label() == "year 2020 on"
+
+
+@pytest.mark.parametrize("years", [(2023, 2023), (2020, 2024), (2020, None), (None, 2019), None])
+def test_the_years_box_reads_back_what_it_shows(years):
+    assert parse_years(years_text(years)) == years
 
 
 # --- through the app ---------------------------------------------------------------------
@@ -221,6 +226,10 @@ async def test_model_and_filters_are_kept_for_the_next_run(library, tmp_path):
         await until(lambda: "extractive" in status(again))
         assert again.choices == Choices(llm="none", source=HOSTILE_SOURCE, years=(2021, None))
         assert f"only source {HOSTILE_SOURCE}, year 2021 on" in status(again)
+        screen = await open_settings(pilot, again)
+        assert screen.query_one("#settings-years", Input).value == "2021-"
+        await apply_settings(pilot, again)  # applying the form as shown changes nothing
+        assert again.choices == Choices(llm="none", source=HOSTILE_SOURCE, years=(2021, None))
 
     # --llm on the command line wins over the saved model; the saved filters still apply
     given = PapersApp(library=library, history_path=history, seeds=None, llm="scripted")

@@ -13,7 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
-from tui.choices import ChoiceError, Choices, parse_years, years_label
+from tui.choices import ChoiceError, Choices, parse_years, years_text
 from tui.safe import one_line
 
 BACKEND_HELP = {
@@ -74,7 +74,7 @@ class SettingsScreen(ModalScreen[Choices | None]):
             yield Select(source_options, value=source, prompt="any source", id="settings-source")
             yield Label("Years")
             yield Input(
-                years_label(self.choices.years),
+                years_text(self.choices.years),
                 placeholder="any; 2023, 2020-2024, 2020- (since) or -2019 (until)",
                 id="settings-years",
             )
