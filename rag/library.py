@@ -217,9 +217,10 @@ class Library:
 
     @cached_property
     def _sentence_vectors(self):
-        from rag.rerank import SentenceVectors
+        from rag.answer import EmbeddingCache
+        from rag.rerank import SENTENCE_CACHE_SIZE
 
-        return SentenceVectors(self.embedder)
+        return EmbeddingCache(self.embedder, size=SENTENCE_CACHE_SIZE)
 
     def warm(self) -> None:
         """Load the embedder and indexes now, so the first question is not the slow one."""

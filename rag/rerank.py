@@ -23,12 +23,8 @@ from rag.types import Hit
 if TYPE_CHECKING:
     from rag.answer import EmbeddingCache
 
-
-def SentenceVectors(embedder, *, size: int = 50_000):  # noqa: N802 - reads as the type it makes
-    """Sentence vectors kept across queries: the answer layer's cache, bounded."""
-    from rag.answer import EmbeddingCache
-
-    return EmbeddingCache(embedder, size=size)
+# Sentence vectors kept across queries (an EmbeddingCache of this size) stay under ~80 MB.
+SENTENCE_CACHE_SIZE = 50_000
 
 
 def best_sentence_scores(

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from rag.answer import EmbeddingCache
 from rag.ids import normalise_title
-from rag.rerank import SentenceVectors, rerank
+from rag.rerank import rerank
 from rag.types import Hit, Paper
 
 DEV = Path(__file__).resolve().parents[1] / "eval" / "dev.jsonl"
@@ -50,15 +51,15 @@ def test_a_single_matching_sentence_lifts_a_paper():
     ]
     # Fused scores a few RRF steps apart, as adjacent ranks are: one step of the sentence
     # ranking (2/21 vs 2/22) outweighs them.
-    out = rerank([0.0, 0.0, 1.0, 0.0], hits, SentenceVectors(emb), weight=2.0, rrf_k=20)
+    out = rerank([0.0, 0.0, 1.0, 0.0], hits, EmbeddingCache(emb), weight=2.0, rrf_k=20)
     assert [h.paper.paper_id for h in out] == ["b", "a", "c"]
     assert out[0].score > hits[1].score  # the sentence ranking adds to the fused score
-    assert rerank([1.0, 0, 0, 0], [], SentenceVectors(emb), weight=2.0, rrf_k=20) == []
+    assert rerank([1.0, 0, 0, 0], [], EmbeddingCache(emb), weight=2.0, rrf_k=20) == []
 
 
 def test_sentence_vectors_are_cached_and_bounded():
     emb = AxisEmbedder()
-    vectors = SentenceVectors(emb, size=3)
+    vectors = EmbeddingCache(emb, size=3)
     vectors.get(["alpha", "beta"])
     vectors.get(["alpha", "beta"])
     assert emb.calls == 1
