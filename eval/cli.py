@@ -78,8 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     from eval.run import run_eval
-    from rag import Library
-    from rag.errors import PapersError
+    from rag import Library, PapersError
 
     try:
         lib = Library.open(args.store)

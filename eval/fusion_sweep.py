@@ -2,11 +2,13 @@
 """recall@5 of dense / bm25 / hybrid on paraphrase vs other kinds; fusion settings sweep;
 best dense score of answerable vs unanswerable questions."""
 
-import json, statistics, sys
+import json
+import statistics
+import sys
 from pathlib import Path
-from rag import Library
-from rag.ids import normalise_title
-from eval.metrics import recall_at_k, reciprocal_rank, percentile
+
+from eval.metrics import recall_at_k, reciprocal_rank
+from rag import Library, normalise_title
 
 STORE = sys.argv[1] if len(sys.argv) > 1 else "/tmp/seedstore"
 items = [json.loads(l) for l in open(Path(__file__).with_name("dev.jsonl")) if l.strip()]
@@ -56,7 +58,7 @@ print("\nsweep (hybrid): dense_w bm25_w rrf_k candidates -> para_r@5 other_r@5 p
 grid = [(1, 1, 60), (2, 1, 60), (3, 1, 60), (2, 1, 20), (1.5, 1, 60)]
 for dw, bw, rk in grid:
     lib = Library.open(STORE, retrieval={"dense_weight": dw, "bm25_weight": bw, "rrf_k": rk})
-    lib.__dict__["embedder"] = base.embedder
+    lib.storage.__dict__["embedder"] = base.storage.embedder
     p, o, mp, mo, *_ = summarise(run(lib, "hybrid"))
     print(f"  {dw:4} {bw:4} {rk:4} -> {p:.3f} {o:.3f} {mp:.3f} {mo:.3f}")
     sys.stdout.flush()

@@ -225,8 +225,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from eval.run import run_eval
     from eval.thresholds import EMBEDDED_SLICE_IDS
-    from rag import Library
-    from rag.errors import PapersError
+    from rag import Library, PapersError
 
     llms = [s.strip() for s in args.llm.split(",") if s.strip()]
     if args.ollama:

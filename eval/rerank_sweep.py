@@ -10,8 +10,7 @@ import time
 from pathlib import Path
 
 from eval.metrics import percentile, recall_at_k, reciprocal_rank
-from rag import Library
-from rag.ids import normalise_title
+from rag import Library, normalise_title
 
 STORE = sys.argv[1] if len(sys.argv) > 1 else "/tmp/seedstore"
 items = [json.loads(x) for x in open(Path(__file__).with_name("dev.jsonl")) if x.strip()]
@@ -58,9 +57,9 @@ for weight, candidates in ((2.0, 20), (1.0, 20), (4.0, 20), (2.0, 10)):
         STORE,
         retrieval={"rerank": True, "rerank_weight": weight, "rerank_candidates": candidates},
     )
-    lib.__dict__["embedder"] = base.embedder
+    lib.storage.__dict__["embedder"] = base.storage.embedder
     if weight == 2.0 and candidates == 20:
-        lib.__dict__["_sentence_vectors"] = base._sentence_vectors  # shared: later runs warm
+        lib.storage.__dict__["sentence_vectors"] = base.storage.sentence_vectors  # shared: later runs warm
         line(f"rerank w{weight} n{candidates} (cold)", *run(lib))
-    lib.__dict__["_sentence_vectors"] = base._sentence_vectors
+    lib.storage.__dict__["sentence_vectors"] = base.storage.sentence_vectors
     line(f"rerank w{weight} n{candidates} (warm)", *run(lib))

@@ -34,12 +34,12 @@ class SentenceSupport:
     """Best MiniLM cosine of a claim with a paper's title and abstract sentences, cached."""
 
     def __init__(self, embedder: Any) -> None:
-        from rag.answer import EmbeddingCache
+        from rag import EmbeddingCache
 
         self.vectors = EmbeddingCache(embedder).get
 
     def best(self, claim: str, title: str, abstract: str) -> float:
-        from rag.answer import split_sentences
+        from rag import split_sentences
 
         units = [u for u in [title, *split_sentences(abstract)] if u]
         if not claim or not units:
@@ -60,8 +60,7 @@ def score_question(
     ``ranked`` are the top-10 hits for the (condensed) question; ``abstracts`` maps paper
     ids to (title, abstract) for every paper the answer may cite.
     """
-    from rag.answer import split_sentences
-    from rag.ids import normalise_title
+    from rag import normalise_title, split_sentences
 
     gold = {normalise_title(t) for t in item["gold_titles"]}
     retrieved = [normalise_title(h.paper.title) for h in ranked]
@@ -139,13 +138,12 @@ def run_eval(
     condensed one for follow-ups), before the relevance floor. ``ids`` keeps only those
     questions (a fixed slice); ``limit`` then keeps the first N.
     """
-    from rag import Library
-    from rag.answer import Conversation
+    from rag import Conversation, Library
 
     dataset_path = Path(dataset_path)
     items = load_dataset(dataset_path, limit=limit, ids=ids)
     lib = library if library is not None else Library.open(store)
-    support = SentenceSupport(lib.embedder)
+    support = SentenceSupport(lib.storage.embedder)
     records: list[dict[str, Any]] = []
     backend = model = None
     for i, item in enumerate(items):
@@ -177,7 +175,7 @@ def run_eval(
             "backend": backend,
             "model": model,
             "llm": llm,
-            "embedder": lib.embedder.name,
+            "embedder": lib.storage.embedder.name,
             "store": str(lib.store_dir),
             "k": k,
             "min_dense_score": lib.settings.retrieval.min_dense_score,

@@ -6,12 +6,16 @@ The public API::
     lib = Library.open("~/my-library")
     lib.ingest(["abstracts.jsonl"])
     hits = lib.search("post-training quantization of LLMs", k=5)
+    answer = lib.ask("Which papers quantize LLM weights?", llm="none")
+
+Front-ends (the CLI, the chat, the eval) import what they need from here, not from the
+modules behind it; ``tests/test_layering.py`` keeps it so.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rag.errors import (
     BackendUnavailable,
@@ -29,24 +33,41 @@ from rag.errors import (
 )
 
 if TYPE_CHECKING:
+    from rag.answer import AnswerDone, AnswerEvent, SourcesReady, TextDelta
+    from rag.conversation import Conversation
+    from rag.embedders import EmbeddingCache
+    from rag.filters import Filters, parse_years, years_label
+    from rag.ids import normalise_title
     from rag.ingest import IngestReport
     from rag.library import Library
-    from rag.retrieve import Filters
+    from rag.llm import ChatModel, ScriptedChat, ollama_chat_models
+    from rag.references import paper_url, references_bibtex, references_markdown
     from rag.settings import Settings
+    from rag.text import split_sentences
     from rag.types import Answer, Chunk, Citation, Hit, Paper, Timings
 
-# The heavy parts (Chroma, llama-index, pydantic) load on first use, so that a light module
-# such as ``rag.retrieve`` (the chat's filters) can be imported without them.
+# The heavy parts (Chroma, llama-index, pydantic) load on first use, so that a light name
+# such as ``rag.Filters`` (the chat's filters) can be imported without them.
 _LAZY = {
+    **{name: "rag.answer" for name in ("AnswerDone", "AnswerEvent", "SourcesReady", "TextDelta")},
+    "Conversation": "rag.conversation",
+    "EmbeddingCache": "rag.embedders",
+    **{name: "rag.filters" for name in ("Filters", "parse_years", "years_label")},
+    "normalise_title": "rag.ids",
     "IngestReport": "rag.ingest",
     "Library": "rag.library",
-    "Filters": "rag.retrieve",
+    **{name: "rag.llm" for name in ("ChatModel", "ScriptedChat", "ollama_chat_models")},
+    **{
+        name: "rag.references"
+        for name in ("paper_url", "references_bibtex", "references_markdown")
+    },
     "Settings": "rag.settings",
+    "split_sentences": "rag.text",
     **{name: "rag.types" for name in ("Answer", "Chunk", "Citation", "Hit", "Paper", "Timings")},
 }
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in _LAZY:
         value = getattr(import_module(_LAZY[name]), name)
         globals()[name] = value
@@ -56,11 +77,16 @@ def __getattr__(name: str):
 
 __all__ = [
     "Answer",
+    "AnswerDone",
+    "AnswerEvent",
     "BackendUnavailable",
+    "ChatModel",
     "Chunk",
     "Citation",
     "ConfigError",
+    "Conversation",
     "EmbedderMismatch",
+    "EmbeddingCache",
     "FilterError",
     "Filters",
     "Hit",
@@ -71,10 +97,21 @@ __all__ = [
     "ModelNotFound",
     "Paper",
     "PapersError",
+    "ScriptedChat",
     "Settings",
     "SourceError",
+    "SourcesReady",
     "StoreBusy",
     "StoreError",
     "StreamInterrupted",
+    "TextDelta",
     "Timings",
+    "normalise_title",
+    "ollama_chat_models",
+    "paper_url",
+    "parse_years",
+    "references_bibtex",
+    "references_markdown",
+    "split_sentences",
+    "years_label",
 ]

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from rag.errors import PapersError
+from rag import PapersError
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -67,7 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--llm", help="auto (default), ollama[:model], embedded, or none (extractive)")
     p.add_argument("--seeds", help="corpus offered for ingestion when the library is empty")
 
-    p = sub.add_parser("bench", help="speed against the standard llama-index pipeline, as ratios")
+    # The options of `python -m eval.bench`, declared here too so that they show in --help;
+    # tests/eval/test_bench.py keeps the two lists equal.
+    p = sub.add_parser(
+        "bench",
+        help="speed against the standard llama-index pipeline (runs `python -m eval.bench`)",
+    )
     p.add_argument("--out", default="bench-out", help="folder for bench.json (default ./bench-out)")
     p.add_argument(
         "--quick",
@@ -99,8 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _library(args: argparse.Namespace):
-    from rag.library import Library
-    from rag.settings import Settings
+    from rag import Library, Settings
 
     overrides: dict = {"store": args.store, "embedder": args.embedder}
     base = Settings.load(**{k: v for k, v in overrides.items() if v})
@@ -210,13 +214,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from rag.answer import (
-        AnswerDone,
-        SourcesReady,
-        TextDelta,
-        references_bibtex,
-        references_markdown,
-    )
+    from rag import AnswerDone, SourcesReady, TextDelta, references_bibtex, references_markdown
 
     lib = _library(args)
     filters = {"source": args.source, "year": args.year}
@@ -265,110 +263,16 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
+    import os
 
-    import rag
-    from rag.bench import BenchOptions, check_targets, lookup, run_bench
-
-    try:
-        scales = tuple(int(x) for x in args.scale.split(",") if x.strip())
-    except ValueError:
-        raise PapersError(
-            f"--scale wants chunk counts like 10000,100000, not {args.scale!r}"
-        ) from None
-    seeds = (
-        Path(args.seeds)
-        if args.seeds
-        else Path(rag.__file__).resolve().parents[2] / "shared" / "seeds"
-    )
-    llms = tuple(x.strip() for x in args.llm.split(",") if x.strip()) if args.llm else None
-    opts = BenchOptions(
-        out=Path(args.out),
-        seeds=seeds,
-        quick=args.quick,
-        scale_only=args.scale_only,
-        store=Path(args.store) if args.store else None,
-        scales=scales,
-        llms=llms,
-    )
-    err = Console(stderr=True)
-    result = run_bench(opts, progress=lambda msg: err.print(f"[dim]bench: {msg}[/dim]"))
-
-    def fmt(v) -> str:
-        return "-" if not isinstance(v, (int, float)) else f"{v:,.3g}" if v < 100 else f"{v:,.0f}"
-
-    table = Table(title="papers bench" + (" (quick)" if args.quick else ""))
-    for col in ("measure", "ours", "llama-index", "ours / llama-index"):
-        table.add_column(col, justify="left" if col == "measure" else "right")
-    rows = [
-        ("cold ingest (s)", "ingest.ours_s", "ingest.baseline_s", "ingest.ours_over_baseline"),
-        (
-            "word pieces embedded",
-            "ingest.ours_word_pieces",
-            "ingest.baseline_word_pieces",
-            None,
-        ),
-        (
-            "cold ingest per word piece",
-            None,
-            None,
-            "ingest.ours_over_baseline_per_word_piece",
-        ),
-        ("embedding floor (s)", "ingest.floor_s", None, None),
-        ("re-ingest, unchanged (s)", "reingest_s", None, None),
-        ("search p50 (ms)", "retrieval.ours.p50_ms", "retrieval.baseline.p50_ms", None),
-        ("search p95 (ms)", "retrieval.ours.p95_ms", "retrieval.baseline.p95_ms", None),
-        ("time to sources p50 (ms)", "time_to_sources_ms", None, None),
-    ]
-    for label, ours, base, ratio in rows:
-        o, b = ours and lookup(result, ours), base and lookup(result, base)
-        r = (
-            lookup(result, ratio)
-            if ratio
-            else (o / b if o and isinstance(b, (int, float)) else None)
-        )
-        if o is not None or b or r is not None:
-            table.add_row(label, fmt(o), fmt(b), fmt(r))
-    for name, entry in result.get("llm", {}).items():
-        if name == "none":
-            continue
-        if "error" in entry:
-            table.add_row(f"llm {name}", f"[red]{entry['error']}[/red]", "", "")
-        else:
-            table.add_row(
-                f"llm {name}: first token p50 (ms)", fmt(entry.get("first_token_p50_ms")), "", ""
-            )
-            table.add_row(f"llm {name}: tokens/s", fmt(entry.get("tokens_per_s")), "", "")
-    for n, s in result.get("scale", {}).items():
-        table.add_row(
-            f"{int(n):,} chunks: insert/s, p50/p95 ms, found itself",
-            f"{fmt(s['insert_per_s'])}, {fmt(s['query_p50_ms'])}/{fmt(s['query_p95_ms'])}, "
-            f"{s.get('self_recall_at_1', float('nan')):.0%}",
-            "",
-            f"rss {fmt(s['rss_mb'])} MB, disk {fmt(s['disk_mb'])} MB",
-        )
-    Console().print(table)
-
-    goals = Table(title="targets")
-    for col in ("target", "value", "limit", "pass", "missed by"):
-        goals.add_column(col, justify="left" if col == "target" else "right")
-    for c in check_targets(result):
-        t = c.target
-        missed = "" if c.passed else f"{fmt(c.missed_by)} {t.unit} ({c.value / t.limit - 1:+.0%})"
-        goals.add_row(
-            t.label,
-            f"{fmt(c.value)} {t.unit}",
-            f"{'<' if t.strict else '<='} {fmt(t.limit)} {t.unit}",
-            "[green]pass[/green]" if c.passed else "[red]miss[/red]",
-            missed,
-        )
-    Console().print(goals)
-    print(
-        f"peak RSS {result['meta']['peak_rss_mb']:.0f} MB (whole process); "
-        f"wrote {Path(args.out) / 'bench.json'}"
-    )
-    return 0
+    # A process boundary, not an import: rag never imports eval, where the bench lives.
+    argv = [sys.executable, "-m", "eval.bench", "--out", args.out, "--scale", args.scale]
+    for flag in ("store", "seeds", "llm"):
+        if getattr(args, flag):
+            argv += [f"--{flag}", getattr(args, flag)]
+    argv += [f"--{f.replace('_', '-')}" for f in ("quick", "scale_only") if getattr(args, f)]
+    os.execv(sys.executable, argv)
+    return 0  # pragma: no cover
 
 
 def cmd_chat(args: argparse.Namespace) -> int:

@@ -5,12 +5,14 @@ Both load lazily: nothing heavy happens until the first ``embed`` call.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from rag.errors import BackendUnavailable, ConfigError, LLMError, ModelNotFound
 
@@ -27,6 +29,42 @@ class Embedder(Protocol):
     def count_tokens(self, text: str) -> int: ...
 
     def count_many(self, texts: Sequence[str]) -> list[int]: ...
+
+
+class TextEmbedder(Protocol):
+    """What the answer layer needs of an embedder: vectors for texts."""
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
+class EmbeddingCache:
+    """Vectors of texts from an embedder, each text embedded once (per answer, or per eval run)."""
+
+    def __init__(self, embedder: TextEmbedder, *, size: int | None = None) -> None:
+        self.embedder = embedder
+        self.size = size  # None: unbounded; else least recently used out first
+        self.cache: OrderedDict[str, list[float]] = OrderedDict()
+
+    def get(self, texts: Sequence[str]) -> list[list[float]]:
+        missing = list(dict.fromkeys(t for t in texts if t not in self.cache))
+        if missing:
+            for text, vec in zip(missing, self.embedder.embed(missing), strict=True):
+                self.cache[text] = vec
+        out = [self.cache[t] for t in texts]
+        if self.size is not None:
+            for t in texts:
+                self.cache.move_to_end(t)
+            while len(self.cache) > self.size:
+                self.cache.popitem(last=False)
+        return out
+
+
+def cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    """Cosine similarity of two vectors (0 when either is all zeros)."""
+    dot = sum(x * y for x, y in zip(a, b, strict=False))
+    na = math.sqrt(sum(x * x for x in a))
+    nb = math.sqrt(sum(y * y for y in b))
+    return dot / (na * nb) if na and nb else 0.0
 
 
 class _WordPieces:
@@ -76,8 +114,8 @@ class MiniLMEmbedder:
     def __init__(self, *, batch_size: int = 64, use_onnx: bool = True) -> None:
         self.batch_size = batch_size
         self.use_onnx = use_onnx
-        self._model = None
-        self._onnx = None  # None: not tried yet; False: unavailable
+        self._model: Any = None  # a SentenceTransformer, loaded on first use
+        self._onnx: Any = None  # None: not tried yet; False: unavailable; else OnnxMiniLM
         self._lock = threading.RLock()
 
     @property

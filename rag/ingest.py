@@ -15,16 +15,16 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rag.chunking import content_hash
 from rag.errors import StoreBusy
 from rag.ids import paper_id
 from rag.sources import Problem, Record, expand_paths, iter_records
-from rag.types import Paper
+from rag.types import Chunk, Paper
 
 if TYPE_CHECKING:
-    from rag.library import Library
+    from rag.storage import Storage
 
 BATCH_PAPERS = 128
 
@@ -46,7 +46,7 @@ class IngestReport:
     def skipped(self) -> int:
         return sum(1 for p in self.problems if "skipped" in p.message)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "added": self.added,
             "updated": self.updated,
@@ -101,17 +101,17 @@ def read_papers(
 
 
 @contextmanager
-def writer_lock(lib: Library) -> Iterator[None]:
+def writer_lock(storage: Storage) -> Iterator[None]:
     """One writer per store: a second one refuses at once rather than interleaving batches."""
     from filelock import FileLock, Timeout
 
-    lib.store_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(lib.store_dir / ".ingest.lock"))
+    storage.store_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(storage.store_dir / ".ingest.lock"))
     try:
         lock.acquire(timeout=0)
     except Timeout:
         raise StoreBusy(
-            f"another `papers ingest` is writing to {lib.store_dir}; wait for it to finish"
+            f"another `papers ingest` is writing to {storage.store_dir}; wait for it to finish"
         ) from None
     try:
         yield
@@ -120,14 +120,14 @@ def writer_lock(lib: Library) -> Iterator[None]:
 
 
 def ingest(
-    lib: Library,
+    storage: Storage,
     paths: Iterable[str | Path],
     *,
     fmt: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     on_problem: Callable[[Problem], None] | None = None,
 ) -> IngestReport:
-    """Bring the library in step with ``paths``. ``progress(done, total)`` is called per batch."""
+    """Bring the store in step with ``paths``. ``progress(done, total)`` is called per batch."""
     t0 = time.perf_counter()
     rep = IngestReport()
 
@@ -136,12 +136,12 @@ def ingest(
         if on_problem:
             on_problem(p)
 
-    with writer_lock(lib):
+    with writer_lock(storage):
         papers, rep.records = read_papers(paths, report, fmt=fmt)
-        cat = lib.catalogue
-        lib.check_embedder(write=True)
+        cat = storage.catalogue
+        storage.check_embedder(write=True)
         if cat.get_meta("pending") == "1":
-            _reconcile(lib)
+            _reconcile(storage)
         known = cat.hashes()
         known_sources = cat.sources_of(pid for pid in papers if pid in known)
         todo: list[tuple[Paper, str]] = []
@@ -167,52 +167,52 @@ def ingest(
             done = 0
             for i in range(0, len(todo), BATCH_PAPERS):
                 batch = todo[i : i + BATCH_PAPERS]
-                rep.chunks_embedded += _write_batch(lib, batch)
+                rep.chunks_embedded += _write_batch(storage, batch)
                 done += len(batch)
                 if progress:
                     progress(done, len(todo))
         cat.update_sources(source_updates)
         rep.sources_updated = len(source_updates)
-        if todo or lib.lexical.saved_generation() != cat.generation():
-            lib.rebuild_lexical()
+        if todo or storage.lexical.saved_generation() != cat.generation():
+            storage.rebuild_lexical()
         cat.set_meta("pending", "0")
     rep.seconds = time.perf_counter() - t0
     return rep
 
 
-def _write_batch(lib: Library, batch: list[tuple[Paper, str]]) -> int:
-    chunker = lib.chunker
-    items = []
-    all_chunks = []
+def _write_batch(storage: Storage, batch: list[tuple[Paper, str]]) -> int:
+    chunker = storage.chunker
+    items: list[tuple[Paper, str, list[Chunk]]] = []
+    all_chunks: list[Chunk] = []
     for paper, digest in batch:
         chunks = chunker.chunk(paper)
         items.append((paper, digest, chunks))
         all_chunks.extend(chunks)
-    vectors = lib.embedder.embed([c.embed_text for c in all_chunks])
-    stale = set(lib.catalogue.chunk_ids_of(p.paper_id for p, _ in batch))
-    lib.vectors.upsert(
+    vectors = storage.embedder.embed([c.embed_text for c in all_chunks])
+    stale = set(storage.catalogue.chunk_ids_of(p.paper_id for p, _ in batch))
+    storage.vectors.upsert(
         [c.chunk_id for c in all_chunks],
         vectors,
         [c.paper_id for c in all_chunks],
     )
-    lib.catalogue.commit_papers(items)
-    lib.vectors.delete(sorted(stale - {c.chunk_id for c in all_chunks}))
+    storage.catalogue.commit_papers(items)
+    storage.vectors.delete(sorted(stale - {c.chunk_id for c in all_chunks}))
     return len(all_chunks)
 
 
-def _reconcile(lib: Library) -> None:
+def _reconcile(storage: Storage) -> None:
     """After a killed run: drop vectors the catalogue never committed."""
-    committed = set(lib.catalogue.chunk_texts()[0])
-    orphans = [cid for cid in lib.vectors.all_ids() if cid not in committed]
-    lib.vectors.delete(orphans)
+    committed = set(storage.catalogue.chunk_texts()[0])
+    orphans = [cid for cid in storage.vectors.all_ids() if cid not in committed]
+    storage.vectors.delete(orphans)
 
 
 def remove(
-    lib: Library, *, source: str | None = None, paper_ids: list[str] | None = None
+    storage: Storage, *, source: str | None = None, paper_ids: list[str] | None = None
 ) -> list[Paper]:
     """Remove papers by id, or every paper whose only source is ``source`` (others lose it)."""
-    with writer_lock(lib):
-        cat = lib.catalogue
+    with writer_lock(storage):
+        cat = storage.catalogue
         gone: list[Paper] = []
         updates: dict[str, list[str]] = {}
         if paper_ids:
@@ -230,7 +230,7 @@ def remove(
         cat.set_meta("pending", "1")
         cat.delete_papers(ids)
         cat.update_sources(updates)
-        lib.vectors.delete(chunk_ids)
-        lib.rebuild_lexical()
+        storage.vectors.delete(chunk_ids)
+        storage.rebuild_lexical()
         cat.set_meta("pending", "0")
         return gone

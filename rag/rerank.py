@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from rag.types import Hit
 
 if TYPE_CHECKING:
-    from rag.answer import EmbeddingCache
+    from rag.embedders import EmbeddingCache
 
 # Sentence vectors kept across queries (an EmbeddingCache of this size) stay under ~80 MB.
 SENTENCE_CACHE_SIZE = 50_000
@@ -33,7 +33,7 @@ def best_sentence_scores(
     """Each hit's highest cosine between the query and one of its title/abstract sentences."""
     import numpy as np
 
-    from rag.answer import split_sentences
+    from rag.text import split_sentences
 
     units = [[h.paper.title, *split_sentences(h.paper.abstract)] for h in hits]
     flat = [u for us in units for u in us if u]

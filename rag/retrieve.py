@@ -10,117 +10,104 @@ retrievers through an event loop per query, costing more than our whole retrieva
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Literal
 
-from rag.errors import FilterError
+from rag.filters import Filters
 from rag.types import Hit, Paper
 
-_YEARS = re.compile(r"^\s*(\d{4})?\s*(?:(-|–|\.\.|to)\s*(\d{4})?\s*)?$")
+if TYPE_CHECKING:
+    from rag.settings import RetrievalSettings
+    from rag.storage import Storage
 
+__all__ = [
+    "Candidate",
+    "SearchMode",
+    "build_hits",
+    "fuse",
+    "paper_ranking",
+    "relevance_floor",
+    "search",
+]
 
-def parse_years(text: str | int | None) -> tuple[int | None, int | None] | None:
-    """``"2023"`` -> (2023, 2023); ``"2020-2024"``; ``"2020-"`` (since); ``"-2019"`` (until).
-
-    ``None`` or ``""`` -> None. En dashes, ``..`` and ``to`` work as the dash does.
-
-    Raises:
-        FilterError: for anything else ("abc", "2024-2020", "20").
-    """
-    if text is None or (isinstance(text, str) and not text.strip()):
-        return None
-    if isinstance(text, int):
-        return text, text
-    m = _YEARS.match(text)
-    if not m or not (m.group(1) or m.group(3)):
-        raise FilterError(
-            f"year {text.strip()!r} is not a year; type one (2023), a range (2020-2024), "
-            "or an open range (2020- or -2019)"
-        )
-    lo = int(m.group(1)) if m.group(1) else None
-    hi = int(m.group(3)) if m.group(3) else None
-    if m.group(2) is None:  # one year
-        hi = lo
-    if lo is not None and hi is not None and hi < lo:
-        raise FilterError(f"years {lo}-{hi} run backwards; type {hi}-{lo}")
-    return lo, hi
-
-
-def years_label(lo: int | None, hi: int | None) -> str:
-    """(2023, 2023) -> "2023", (2020, 2024) -> "2020–2024", (2020, None) -> "2020 on"."""
-    if lo is not None and lo == hi:
-        return str(lo)
-    if hi is None:
-        return f"{lo} on" if lo is not None else ""
-    if lo is None:
-        return f"up to {hi}"
-    return f"{lo}–{hi}"
+SearchMode = Literal["hybrid", "dense", "bm25"]
+# A retriever's ranked chunks: (chunk id, paper id, score), best first.
+ChunkRanking = list[tuple[str, str, float]]
 
 
 @dataclass(frozen=True)
-class Filters:
-    """Keep only papers matching every given field (case-insensitive substring for text).
+class Candidate:
+    """One paper after fusion, before it is read from the catalogue.
 
-    Years are a closed range ``year_from``..``year_to``, either end open; ``year`` is the
-    one-year shorthand and may be given as text (``"2020-2024"``, ``"2020-"``). A paper with
-    no year never passes a year filter.
+    ``dense_rank`` and ``bm25_rank`` count from 1 (None: that retriever did not propose it);
+    ``dense_score`` is the best cosine of its chunks; ``chunk_ids`` are its proposed chunks,
+    dense ones first.
     """
 
-    source: str | None = None
-    year: int | str | None = None
-    author: str | None = None
-    category: str | None = None
-    year_from: int | None = None
-    year_to: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.year is not None:
-            span = parse_years(self.year)
-            if span is not None:
-                object.__setattr__(self, "year_from", span[0])
-                object.__setattr__(self, "year_to", span[1])
-            object.__setattr__(self, "year", None)
-
-    @classmethod
-    def from_mapping(cls, m: Mapping[str, Any] | None) -> Filters | None:
-        if not m:
-            return None
-        f = cls(**{k: v for k, v in m.items() if v not in (None, "")})
-        return f if f.active else None
-
-    @property
-    def years(self) -> tuple[int | None, int | None] | None:
-        if self.year_from is None and self.year_to is None:
-            return None
-        return self.year_from, self.year_to
-
-    @property
-    def active(self) -> bool:
-        return any(
-            v is not None
-            for v in (self.source, self.author, self.category, self.year_from, self.year_to)
-        )
-
-    def accepts(self, p: Paper) -> bool:
-        if self.source and not any(self.source.lower() in s.lower() for s in p.sources):
-            return False
-        if self.years is not None:
-            if p.year is None:
-                return False
-            if self.year_from is not None and p.year < self.year_from:
-                return False
-            if self.year_to is not None and p.year > self.year_to:
-                return False
-        if self.author and not any(self.author.lower() in a.lower() for a in p.authors):
-            return False
-        if self.category and not any(self.category.lower() == c.lower() for c in p.categories):
-            return False
-        return True
+    paper_id: str
+    score: float
+    dense_rank: int | None
+    bm25_rank: int | None
+    dense_score: float | None
+    chunk_ids: tuple[str, ...]
 
 
-def paper_ranking(chunks: list[tuple[str, str, float]]) -> dict[str, tuple[int, float, list[str]]]:
+def search(
+    storage: Storage,
+    query: str,
+    *,
+    k: int | None = None,
+    filters: Filters | None = None,
+    mode: SearchMode = "hybrid",
+    settings: RetrievalSettings | None = None,
+) -> list[Hit]:
+    """The ``k`` papers of ``storage`` best matching ``query``; ``mode`` is hybrid, dense or bm25.
+
+    ``settings`` defaults to the store's own retrieval settings.
+    """
+    storage.refresh()
+    r = settings if settings is not None else storage.settings.retrieval
+    k = k or r.k
+    n = max(r.candidates, 4 * k) * (10 if filters else 1)
+    dense: ChunkRanking = []
+    lexical: ChunkRanking = []
+    qvec: list[float] = []
+    if mode in ("hybrid", "dense"):
+        storage.check_embedder()
+        qvec = storage.embedder.embed([query])[0]
+        dense = [(h.chunk_id, h.paper_id, h.similarity) for h in storage.vectors.query(qvec, n)]
+    if mode in ("hybrid", "bm25"):
+        lexical = storage.lexical.query(query, n)
+    # Only what the catalogue has committed is visible: a half-written paper is not.
+    rows = storage.catalogue.chunk_rows({c for c, _, _ in dense} | {c for c, _, _ in lexical})
+    dense = [x for x in dense if x[0] in rows]
+    lexical = [x for x in lexical if x[0] in rows]
+    fused = fuse(
+        dense, lexical, rrf_k=r.rrf_k, dense_weight=r.dense_weight, bm25_weight=r.bm25_weight
+    )
+    # Only the papers that can make the cut are read (their JSON decoding is not free).
+    wanted = max(k, r.rerank_candidates if r.rerank else 0) + 5
+    papers = storage.catalogue.get_papers(
+        c.paper_id for c in fused[: max(4 * k, 50) * 10 if filters else wanted]
+    )
+    texts = {c: t for c, (_, t) in rows.items()}
+    if r.rerank and mode != "bm25" and dense:
+        from rag.rerank import rerank
+
+        pool = build_hits(fused, papers, texts, max(k, r.rerank_candidates), filters)
+        vectors = storage.sentence_vectors
+        return rerank(qvec, pool, vectors, weight=r.rerank_weight, rrf_k=r.rrf_k)[:k]
+    return build_hits(fused, papers, texts, k, filters)
+
+
+def relevance_floor(hits: list[Hit], *, min_dense_score: float) -> list[Hit]:
+    """Nothing close enough: no sources, so the answer says the library has none."""
+    best = max((h.dense_score or 0.0 for h in hits), default=0.0)
+    return hits if best >= min_dense_score else []
+
+
+def paper_ranking(chunks: ChunkRanking) -> dict[str, tuple[int, float, list[str]]]:
     """paper id -> (rank from 1, best score, its chunk ids in order) from a ranked chunk list."""
     out: dict[str, tuple[int, float, list[str]]] = {}
     for cid, pid, score in chunks:
@@ -132,14 +119,14 @@ def paper_ranking(chunks: list[tuple[str, str, float]]) -> dict[str, tuple[int, 
 
 
 def fuse(
-    dense: list[tuple[str, str, float]],
-    lexical: list[tuple[str, str, float]],
+    dense: ChunkRanking,
+    lexical: ChunkRanking,
     *,
     rrf_k: float,
     dense_weight: float,
     bm25_weight: float,
-) -> list[tuple[str, float, int | None, int | None, float | None, list[str]]]:
-    """Fused paper list: (paper id, score, dense rank, bm25 rank, best cosine, chunk ids)."""
+) -> list[Candidate]:
+    """Fused paper list, best first: reciprocal-rank fusion of the two paper rankings."""
     d, b = paper_ranking(dense), paper_ranking(lexical)
     fused = []
     for pid in dict.fromkeys([*d, *b]):
@@ -150,41 +137,42 @@ def fuse(
             score += dense_weight / (rrf_k + dr[0])
         if br:
             score += bm25_weight / (rrf_k + br[0])
-        chunk_ids = list(dict.fromkeys([*(dr[2] if dr else []), *(br[2] if br else [])]))
+        chunk_ids = tuple(dict.fromkeys([*(dr[2] if dr else []), *(br[2] if br else [])]))
         fused.append(
-            (
-                pid,
-                score,
-                dr[0] if dr else None,
-                br[0] if br else None,
-                dr[1] if dr else None,
-                chunk_ids,
+            Candidate(
+                paper_id=pid,
+                score=score,
+                dense_rank=dr[0] if dr else None,
+                bm25_rank=br[0] if br else None,
+                dense_score=dr[1] if dr else None,
+                chunk_ids=chunk_ids,
             )
         )
-    fused.sort(key=lambda x: (-x[1], x[2] or 10**9))
+    fused.sort(key=lambda c: (-c.score, c.dense_rank or 10**9))
     return fused
 
 
 def build_hits(
-    fused,
+    candidates: list[Candidate],
     papers: Mapping[str, Paper],
     chunk_text: Mapping[str, str],
     k: int,
     filters: Filters | None,
 ) -> list[Hit]:
+    """The first ``k`` candidates that are in ``papers`` and pass ``filters``, as hits."""
     hits: list[Hit] = []
-    for pid, score, dr, br, cos, cids in fused:
-        paper = papers.get(pid)
+    for c in candidates:
+        paper = papers.get(c.paper_id)
         if paper is None or (filters and not filters.accepts(paper)):
             continue
         hits.append(
             Hit(
                 paper=paper,
-                score=score,
-                chunks=[chunk_text[c] for c in cids if c in chunk_text],
-                dense_rank=dr,
-                bm25_rank=br,
-                dense_score=cos,
+                score=c.score,
+                chunks=[chunk_text[cid] for cid in c.chunk_ids if cid in chunk_text],
+                dense_rank=c.dense_rank,
+                bm25_rank=c.bm25_rank,
+                dense_score=c.dense_score,
             )
         )
         if len(hits) >= k:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rag.errors import EmbedderMismatch, StoreError
 
@@ -39,8 +40,8 @@ class VectorStore:
         self.collection_name = collection
         self.embedder = embedder
         self.dim = dim
-        self._client = None
-        self._collection = None
+        self._client: Any = None  # a chromadb client, made on first use
+        self._collection: Any = None
 
     def where(self) -> str:
         return f"Chroma server {self.host}:{self.port}" if self.host else str(self.path)
@@ -172,6 +173,7 @@ class VectorStore:
     def drop(self) -> None:
         """Delete the whole collection (for --rebuild)."""
         self._open()
+        assert self._client is not None  # _open made it
         self._client.delete_collection(self.collection_name)
         self._collection = None
 

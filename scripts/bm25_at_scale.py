@@ -6,7 +6,7 @@ Splits the 1M hybrid query time: if BM25 alone is fast, the rest is the Chroma s
 
 import random, statistics, tempfile, time
 from pathlib import Path
-from rag.bench import _seed_sentences, QUERIES
+from eval.bench import _seed_sentences, QUERIES
 from rag.lexical import LexicalIndex
 import sys
 

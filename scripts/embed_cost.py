@@ -54,7 +54,7 @@ def main() -> int:
     picked = list(papers.values())[: args.papers]
     with tempfile.TemporaryDirectory() as tmp:
         lib = Library.open(Path(tmp) / "store")
-        ours = [c.embed_text for p in picked for c in lib.chunker.chunk(p)]
+        ours = [c.embed_text for p in picked for c in lib.storage.chunker.chunk(p)]
         lib.close()
     whole = [p.abstract for p in picked]  # what the llama-index baseline embeds, one per paper
 

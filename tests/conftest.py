@@ -39,7 +39,8 @@ def write_jsonl(path: Path, records) -> Path:
 
 @pytest.fixture
 def slice_file(tmp_path: Path) -> Callable[..., Path]:
-    """``slice_file(n, prefix="000", start=0, name=None)``: papers ``start..start+n`` of a seed page as JSONL."""
+    """``slice_file(n, prefix="000", start=0, name=None)``: papers ``start..start+n`` of a seed
+    page as JSONL."""
 
     def make(n: int, prefix: str = "000", *, start: int = 0, name: str | None = None) -> Path:
         recs = seed_records(prefix)[start : start + n]
@@ -67,7 +68,7 @@ def open_library(minilm) -> Callable[..., object]:
     def make(store: Path, **overrides):
         lib = Library.open(store, **overrides)
         if lib.settings.embedder in ("minilm", minilm.name):
-            lib.__dict__["embedder"] = minilm
+            lib.storage.__dict__["embedder"] = minilm
         opened.append(lib)
         return lib
 
@@ -90,7 +91,7 @@ def seed_store(tmp_path_factory, open_library) -> Path:
     rep = lib.ingest([SEEDS])
     assert rep.added == 742 and not rep.problems, rep.summary()
     lib.close()
-    lib.vectors.reopen()
+    lib.storage.vectors.reopen()
     return store
 
 

@@ -1,4 +1,5 @@
-"""Answers on the whole seed corpus: no dangling citations, abstention, the `papers ask --json` shape."""
+"""Answers on the whole seed corpus: no dangling citations, abstention, and the shape of
+`papers ask --json`."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def test_extractive_answers_cite_only_listed_retrieved_papers(seed_store, open_l
 def test_embedded_answers_never_dangle(seed_store, open_library):
     """Every third answerable dev question (all kinds), follow-ups asked in their conversation."""
     pytest.importorskip("llama_cpp")
-    from rag.answer import Conversation
+    from rag.conversation import Conversation
 
     lib = open_library(seed_store)
     asked = 0
@@ -77,7 +78,7 @@ def test_embedded_citations_hold_for_generated_questions(seed_store, open_librar
     from hypothesis import strategies as st
 
     lib = open_library(seed_store)
-    papers = list(lib.catalogue.iter_papers())
+    papers = list(lib.storage.catalogue.iter_papers())
     titles = sorted(p.title for p in papers)[::7]
     words = sorted({w.strip(".,;:()").lower() for p in papers[:200] for w in p.abstract.split()})
     words = [w for w in words if len(w) > 6 and w.isalpha()]

@@ -75,23 +75,25 @@ def chroma_server(tmp_path):
 def test_whole_corpus_survives_a_server_restart(seed_store, tmp_path, chroma_server, open_library):
     # Copy the catalogue and BM25, and move the already-computed vectors, so nothing is re-embedded.
     source = open_library(seed_store)
-    got = source.vectors._open().get(include=["embeddings", "metadatas"])
+    got = source.storage.vectors._open().get(include=["embeddings", "metadatas"])
     store = tmp_path / "store"
     store.mkdir()
     shutil.copy(seed_store / "library.sqlite", store / "library.sqlite")
     shutil.copytree(seed_store / "bm25", store / "bm25")
     chroma = {"host": "127.0.0.1", "port": chroma_server.port}
     lib = open_library(store, chroma=chroma)
-    expected = lib.catalogue.counts()["chunks"]
+    expected = lib.storage.catalogue.counts()["chunks"]
     assert expected > 1000 and len(got["ids"]) == expected
-    lib.vectors.upsert(got["ids"], got["embeddings"], [m["paper_id"] for m in got["metadatas"]])
-    assert lib.vectors.count() == expected
+    lib.storage.vectors.upsert(
+        got["ids"], got["embeddings"], [m["paper_id"] for m in got["metadatas"]]
+    )
+    assert lib.storage.vectors.count() == expected
 
     chroma_server.stop()
     chroma_server.start()
     after = open_library(store, chroma=chroma)
-    assert after.vectors.count() == expected
-    assert sorted(after.vectors.all_ids()) == sorted(got["ids"])
+    assert after.storage.vectors.count() == expected
+    assert sorted(after.storage.vectors.all_ids()) == sorted(got["ids"])
     awq = "AWQ: Activation-aware Weight Quantization for LLM Compression and Acceleration"
     for mode in ("dense", "hybrid"):
         hits = after.search(

@@ -47,13 +47,14 @@ def committed_papers(store: Path) -> int:
 
 
 def assert_exact(lib, n_papers: int) -> None:
-    lib.refresh()
-    lib.vectors.reopen()
-    counts = lib.catalogue.counts()
+    storage = lib.storage
+    storage.refresh()
+    storage.vectors.reopen()
+    counts = storage.catalogue.counts()
     assert counts["papers"] == n_papers
-    ids = lib.vectors.all_ids()
+    ids = storage.vectors.all_ids()
     assert len(ids) == len(set(ids)) == counts["chunks"]
-    assert sorted(ids) == lib.catalogue.chunk_texts()[0]
+    assert sorted(ids) == storage.catalogue.chunk_texts()[0]
 
 
 def mixed_file(tmp_path: Path, n: int) -> Path:
@@ -83,11 +84,11 @@ def test_killed_ingest_then_rerun_gives_exact_counts(tmp_path, open_library):
     assert 0 < committed_papers(store) < 200
 
     lib = open_library(store)
-    assert lib.catalogue.get_meta("pending") == "1"
+    assert lib.storage.catalogue.get_meta("pending") == "1"
     rep = lib.ingest([path])
     assert rep.added + rep.unchanged == 200 and rep.updated == 0
     assert rep.unchanged >= seen
-    assert lib.catalogue.get_meta("pending") == "0"
+    assert lib.storage.catalogue.get_meta("pending") == "0"
     assert_exact(lib, 200)
     again = lib.ingest([path])
     assert (again.added, again.unchanged, again.chunks_embedded) == (0, 200, 0)
@@ -127,9 +128,10 @@ READER = textwrap.dedent(
         for q in queries:
             hits = lib.search(q, k=5)
             ids = [h.paper.paper_id for h in hits]
-            have = lib.catalogue.get_papers(ids)
-            bad = [i for i in ids if i not in have or not lib.catalogue.chunk_ids_of([i])]
-            print(json.dumps({"n": len(ids), "bad": bad, "gen": lib.catalogue.generation()}), flush=True)
+            have = lib.papers(ids)
+            cat = lib.storage.catalogue
+            bad = [i for i in ids if i not in have or not cat.chunk_ids_of([i])]
+            print(json.dumps({"n": len(ids), "bad": bad, "gen": cat.generation()}), flush=True)
         rounds += 1
     """
 )

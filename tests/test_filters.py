@@ -8,7 +8,7 @@ import pytest
 
 from rag import cli
 from rag.errors import FilterError
-from rag.retrieve import Filters, parse_years, years_label
+from rag.filters import Filters, parse_years, years_label
 from rag.types import Paper
 from tests.conftest import seed_records, write_jsonl
 

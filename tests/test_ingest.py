@@ -30,9 +30,9 @@ def papers_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 def consistent(lib) -> dict:
     """Chroma holds exactly the catalogue's chunks."""
-    counts = lib.catalogue.counts()
-    assert lib.vectors.count() == counts["chunks"]
-    assert sorted(lib.vectors.all_ids()) == lib.catalogue.chunk_texts()[0]
+    counts = lib.storage.catalogue.counts()
+    assert lib.storage.vectors.count() == counts["chunks"]
+    assert sorted(lib.storage.vectors.all_ids()) == lib.storage.catalogue.chunk_texts()[0]
     return counts
 
 
@@ -51,21 +51,19 @@ def test_changed_abstract_replaces_its_chunks(library, tmp_path):
     recs = seed_records("003")[:8]
     path = write_jsonl(tmp_path / "p.jsonl", recs)
     library.ingest([path])
-    target = library.catalogue.find_titles(recs[0].title)[0]
-    old_chunks = set(library.catalogue.chunk_ids_of([target.paper_id]))
+    target = library.storage.catalogue.find_titles(recs[0].title)[0]
+    old_chunks = set(library.storage.catalogue.chunk_ids_of([target.paper_id]))
     changed = [{"title": r.title, "abstract": r.abstract} for r in recs]
     changed[0]["abstract"] = "A rewritten abstract. " + changed[0]["abstract"]
     write_jsonl(path, changed)
     rep = library.ingest([path])
     assert (rep.added, rep.updated, rep.unchanged) == (0, 1, 7)
-    new_chunks = set(library.catalogue.chunk_ids_of([target.paper_id]))
+    new_chunks = set(library.storage.catalogue.chunk_ids_of([target.paper_id]))
     assert new_chunks and not (new_chunks & old_chunks)
-    assert not set(library.vectors.all_ids()) & old_chunks
+    assert not set(library.storage.vectors.all_ids()) & old_chunks
     counts = consistent(library)
     assert counts["papers"] == 8
-    assert library.catalogue.get_papers([target.paper_id])[target.paper_id].abstract.startswith(
-        "A rewritten"
-    )
+    assert library.papers([target.paper_id])[target.paper_id].abstract.startswith("A rewritten")
 
 
 def test_same_paper_from_two_files_is_one_paper_with_both_sources(library, tmp_path):
@@ -74,14 +72,14 @@ def test_same_paper_from_two_files_is_one_paper_with_both_sources(library, tmp_p
     b = write_jsonl(tmp_path / "b.jsonl", recs[2:])
     rep = library.ingest([a, b])
     assert rep.added == 5 and rep.records == 6
-    shared = library.catalogue.find_titles(recs[2].title)
+    shared = library.storage.catalogue.find_titles(recs[2].title)
     assert [p.sources for p in shared] == [("a.jsonl", "b.jsonl")]
     consistent(library)
     # Met again later from a third file: only the sources change, nothing is embedded.
     c = write_jsonl(tmp_path / "c.jsonl", recs[:1])
     rep = library.ingest([c])
     assert (rep.unchanged, rep.sources_updated, rep.chunks_embedded) == (1, 1, 0)
-    assert library.catalogue.find_titles(recs[0].title)[0].sources == ("a.jsonl", "c.jsonl")
+    assert library.storage.catalogue.find_titles(recs[0].title)[0].sources == ("a.jsonl", "c.jsonl")
 
 
 def test_remove_by_source_and_by_paper_id(library, tmp_path):
@@ -91,10 +89,10 @@ def test_remove_by_source_and_by_paper_id(library, tmp_path):
     library.ingest([a, b])
     gone = library.remove(source="b.jsonl")
     assert sorted(p.title for p in gone) == sorted(r.title for r in recs[4:])
-    kept = library.catalogue.find_titles(recs[3].title)[0]
+    kept = library.storage.catalogue.find_titles(recs[3].title)[0]
     assert kept.sources == ("a.jsonl",)
     assert consistent(library)["papers"] == 4
-    target = library.catalogue.find_titles(recs[0].title)[0]
+    target = library.storage.catalogue.find_titles(recs[0].title)[0]
     gone = library.remove(paper_ids=[target.paper_id])
     assert [p.paper_id for p in gone] == [target.paper_id]
     assert consistent(library)["papers"] == 3
@@ -104,8 +102,8 @@ def test_remove_by_source_and_by_paper_id(library, tmp_path):
 def test_embedder_mismatch_is_one_line_naming_the_rebuild(tmp_path, open_library):
     store = tmp_path / "store"
     lib = open_library(store)
-    lib.catalogue.set_meta("embedder", "ollama:other")
-    lib.catalogue.set_meta("dim", "768")
+    lib.storage.catalogue.set_meta("embedder", "ollama:other")
+    lib.storage.catalogue.set_meta("dim", "768")
     with pytest.raises(EmbedderMismatch) as err:
         lib.search("anything")
     msg = str(err.value)
@@ -167,7 +165,7 @@ def test_cli_ingest_reports_bad_lines_and_stats_json(tmp_path):
 def test_cli_embedder_mismatch_is_one_line_exit_2(tmp_path, open_library):
     store = tmp_path / "store"
     lib = open_library(store)
-    lib.catalogue.set_meta("embedder", "ollama:other")
+    lib.storage.catalogue.set_meta("embedder", "ollama:other")
     lib.close()
     run = papers_cli("search", "--store", str(store), "anything")
     assert run.returncode == 2

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.answer import EmbeddingCache
+from rag.embedders import EmbeddingCache
 from rag.ids import normalise_title
 from rag.rerank import rerank
 from rag.types import Hit, Paper

@@ -26,7 +26,7 @@ from tui.widgets import AnswerView, QuestionView, SourcesPanel
 from tui.widgets.messages import SEARCHING, WRITING
 
 if TYPE_CHECKING:
-    from rag.answer import Conversation
+    from rag import Conversation
 
 # rag (pydantic, numpy, chromadb...) is imported where used, in the loading thread, so the
 # first screen is up and the input focused before the library's imports are done.
@@ -42,10 +42,10 @@ def _md_text(text: str) -> str:
 def references(answer) -> str:
     """The answer's references as a Markdown list that keeps their numbers.
 
-    ``rag.answer.references_markdown`` writes an ordered list ("1. ...", "4. ..."), which
+    ``rag.references_markdown`` writes an ordered list ("1. ...", "4. ..."), which
     Markdown renumbers 1, 2: reference [4] would show as "2.".
     """
-    from rag.answer import references_markdown
+    from rag import references_markdown
 
     return re.sub(r"^(\d+)\. ", r"- \\[\1\\] ", references_markdown(answer), flags=re.M)
 
@@ -132,9 +132,7 @@ class PapersApp(App[int]):
     # -- loading (never on the UI thread) ----------------------------------------------
     @work(thread=True, exclusive=True, group="load")
     def _load(self) -> None:
-        from rag.answer import Conversation
-        from rag.errors import PapersError
-        from rag.library import Library
+        from rag import Conversation, Library, PapersError
 
         if self.conversation is None:
             self.conversation = Conversation()
@@ -147,8 +145,8 @@ class PapersApp(App[int]):
                     or Path(lib.settings.store).expanduser().parent / "chats.sqlite"
                 )
                 self.history = ChatHistory(path)
-            papers = lib.catalogue.counts()["papers"]
-            self.sources = lib.catalogue.source_counts()
+            papers = lib.paper_count()
+            self.sources = lib.sources()
             saved = self.history.pref(_CHOICES_PREF)
             if isinstance(saved, dict):
                 self.call_from_thread(self._restore_choices, saved)
@@ -156,7 +154,7 @@ class PapersApp(App[int]):
             if papers == 0 and self.seeds is not None:
                 self.call_from_thread(self._offer_seeds)
             else:
-                lib.embedder.embed(["warm up"])  # loads the embedder now, not on the first question
+                lib.warm()  # loads the embedder and BM25 now, not on the first question
         except PapersError as exc:
             self.call_from_thread(self.notify, str(exc), severity="error", timeout=10)
         except Exception as exc:  # a broken store must not kill the app
@@ -168,7 +166,7 @@ class PapersApp(App[int]):
 
     def _resolve_backend(self, spec: str | None) -> None:
         """Show in the status bar which model ``spec`` means (in a worker thread)."""
-        from rag.errors import PapersError
+        from rag import PapersError
 
         try:
             chat = self.library.chat_model(spec) if self.library is not None else None
@@ -185,8 +183,7 @@ class PapersApp(App[int]):
 
     def probe_backends(self) -> tuple[list[str], str]:
         """The backends to offer (Ollama's chat models if a server answers) and a note."""
-        from rag.errors import LLMError
-        from rag.llm import ollama_chat_models
+        from rag import LLMError, ollama_chat_models
 
         host = self.library.settings.ollama_host() if self.library is not None else None
         try:
@@ -301,7 +298,7 @@ class PapersApp(App[int]):
     def _offer_seeds(self) -> None:
         def done(ok: bool | None) -> None:
             if ok and self.library is not None:
-                self._set_papers(self.library.catalogue.counts()["papers"])
+                self._set_papers(self.library.paper_count())
                 self.notify("Seed corpus ingested.")
 
         self.push_screen(IngestScreen(self.library, self.seeds), done)
@@ -344,8 +341,7 @@ class PapersApp(App[int]):
 
     @work(exclusive=True, group="answer")
     async def _answer(self, question: str, view: AnswerView) -> None:
-        from rag.answer import AnswerDone, SourcesReady, TextDelta
-        from rag.errors import PapersError
+        from rag import AnswerDone, PapersError, SourcesReady, TextDelta
 
         self._current = view
         stream = None
@@ -431,7 +427,7 @@ class PapersApp(App[int]):
 
     # -- chats ------------------------------------------------------------------------
     async def action_new_chat(self) -> None:
-        from rag.answer import Conversation
+        from rag import Conversation
 
         self.action_cancel_answer()
         self.conversation = Conversation()
@@ -497,7 +493,7 @@ def export_conversation(
     conversation: Conversation, folder: Path, chat_id: int | None, library: Any = None
 ) -> tuple[Path, Path]:
     """Write the conversation as Markdown and its cited papers as BibTeX; returns both paths."""
-    from rag.answer import references_bibtex
+    from rag import references_bibtex
 
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"papers-chat-{chat_id if chat_id is not None else time.strftime('%Y%m%d-%H%M%S')}"
@@ -515,7 +511,7 @@ def export_conversation(
     if library is not None and cited:
         # A reopened chat keeps only titles and abstracts; the catalogue has the rest.
         try:
-            full = library.catalogue.get_papers(cited)
+            full = library.papers(cited)
             cited = {pid: full.get(pid, p) for pid, p in cited.items()}
         except Exception:
             pass

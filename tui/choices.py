@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # rag loads after the first screen (rag.retrieve itself is light)
-    from rag.retrieve import Filters
+    from rag import Filters
 
 # The backends every library offers; Ollama models are added when a server answers.
 BASE_BACKENDS = ("auto", "embedded", "none")
@@ -24,8 +24,8 @@ def parse_years(text: str | None) -> Years | None:
     Raises:
         ChoiceError: for anything else ("abc", "2024-2020", "20"), with rag's message.
     """
-    from rag.errors import FilterError
-    from rag.retrieve import parse_years as parse
+    from rag import FilterError
+    from rag import parse_years as parse
 
     try:
         return parse(text)
@@ -44,7 +44,7 @@ def years_text(years: Years | None) -> str:
 
 
 def years_label(years: Years | None) -> str:
-    from rag.retrieve import years_label as label
+    from rag import years_label as label
 
     return "" if years is None else label(*years)
 
@@ -60,7 +60,7 @@ class Choices:
     @property
     def filters(self) -> Filters | None:
         """The filters to pass to ``Library.astream``, or None when nothing is filtered."""
-        from rag.retrieve import Filters
+        from rag import Filters
 
         lo, hi = self.years or (None, None)
         f = Filters(source=self.source or None, year_from=lo, year_to=hi)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rag.answer import Conversation
+    from rag import Conversation
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS chats (
@@ -116,7 +116,7 @@ class ChatHistory:
         row = self.db.execute("SELECT conversation FROM chats WHERE id = ?", (chat_id,)).fetchone()
         if row is None:
             raise KeyError(chat_id)
-        from rag.answer import Conversation
+        from rag import Conversation
 
         return Conversation.from_dict(json.loads(row[0] or "{}"))
 

@@ -54,9 +54,9 @@ def make_chat_model(settings: Settings, backend: str | None = None) -> ChatModel
     if kind == "embedded":
         return EmbeddedChat(n_threads=settings.llm.n_threads)
     if kind == "auto":
-        name = _auto_ollama_model(host, settings.llm.ollama_model)
-        if name is not None:
-            return _ollama(settings, name)
+        found = _auto_ollama_model(host, settings.llm.ollama_model)
+        if found is not None:
+            return _ollama(settings, found)
         return EmbeddedChat(n_threads=settings.llm.n_threads)
     raise ConfigError(f"unknown LLM backend {choice!r}; choose {_CHOICES}")
 

@@ -7,6 +7,12 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+T = TypeVar("T")
+
+# Per-message overhead of a chat template, in tokens.
+MESSAGE_OVERHEAD_TOKENS = 8
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,9 @@ class ChatModel(abc.ABC):
 
     backend: str = field(init=False, default="?")
     model: str = ""
+    # Whether the model can rewrite a follow-up question into a standalone one. A tiny base
+    # model cannot; the conversation then condenses with a word-based rule instead.
+    can_condense: ClassVar[bool] = True
 
     @abc.abstractmethod
     def context_window(self) -> int:
@@ -51,6 +60,14 @@ class ChatModel(abc.ABC):
         """Tokens ``text`` takes in this model's context (an estimate unless overridden)."""
         return max(1, len(text) // 3)
 
+    def prompt_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        """Tokens a prompt of ``messages`` takes, template overhead included."""
+        return sum(self.count_tokens(m.content) + MESSAGE_OVERHEAD_TOKENS for m in messages)
+
+    def stop_strings(self) -> tuple[str, ...]:
+        """Strings that end the reply, beyond the model's own end of turn."""
+        return ()
+
     def check(self) -> None:  # noqa: B027 - optional hook
         """Raise an ``LLMError`` if the model cannot be used (called before first use)."""
 
@@ -61,14 +78,14 @@ class ChatModel(abc.ABC):
         yield from iterate_async(self.astream_chat(messages, options))
 
 
-def iterate_async(agen: AsyncIterator[str]) -> Iterator[str]:
+def iterate_async(agen: AsyncIterator[T]) -> Iterator[T]:
     """Drive an async iterator from sync code, on a private event loop in a thread.
 
     A thread keeps this usable from inside a running loop (a notebook, a Textual worker).
     """
     import queue
 
-    q: queue.Queue[tuple[str, object]] = queue.Queue()
+    q: queue.Queue[tuple[str, Any]] = queue.Queue()
 
     async def pump() -> None:
         try:
@@ -84,9 +101,9 @@ def iterate_async(agen: AsyncIterator[str]) -> Iterator[str]:
     while True:
         kind, value = q.get()
         if kind == "item":
-            yield value  # type: ignore[misc]
+            yield value
         elif kind == "error":
-            raise value  # type: ignore[misc]
+            raise value
         else:
             break
     t.join()

@@ -21,7 +21,7 @@ import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from rag.errors import BackendUnavailable, LLMError
 from rag.llm.base import ChatMessage, ChatModel, GenerationOptions
@@ -130,6 +130,9 @@ class EmbeddedChat(ChatModel):
     n_threads: int | None = None  # default: every core
     model_path: Path | None = None  # default: the packaged Gemma 3 270M
 
+    # The 270M base model rewrites a follow-up badly; the word-based rule does better.
+    can_condense: ClassVar[bool] = False
+
     def __post_init__(self) -> None:
         self.backend = "embedded"
 
@@ -190,6 +193,14 @@ class EmbeddedChat(ChatModel):
         """Exact: Gemma's own tokenizer (loads the model on first use)."""
         llm = self._load().llm
         return len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def prompt_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        """Exact: the plain document the base model reads (see :func:`plain_prompt`)."""
+        return self.count_tokens(plain_prompt(messages))
+
+    def stop_strings(self) -> tuple[str, ...]:
+        # A document model that finishes its answer goes on to write another excerpt.
+        return (*PLAIN_STOPS, "\n\n[")
 
     async def astream_chat(
         self, messages: Sequence[ChatMessage], options: GenerationOptions

@@ -240,7 +240,7 @@ def _json_lines(path: Path, report: ProblemSink) -> Iterator[tuple[int, dict]]:
             continue
         try:
             obj = json.loads(line)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             report(Problem(str(path), n, f"broken JSON ({exc.msg}); line skipped"))
             continue
         if not isinstance(obj, dict):

@@ -9,20 +9,18 @@ import pytest
 
 from rag.answer import (
     AnswerDone,
-    Conversation,
     SourcesReady,
     TextDelta,
     answer,
     astream_answer,
-    condense_question,
-    references_bibtex,
-    references_markdown,
     select_evidence,
-    split_sentences,
 )
+from rag.conversation import Conversation, condense_question
 from rag.llm.fake import ScriptedChat
 from rag.prompts import NOT_IN_LIBRARY
+from rag.references import references_bibtex, references_markdown
 from rag.settings import Settings
+from rag.text import split_sentences
 from rag.types import Paper
 from tests.answer.conftest import hits_of
 

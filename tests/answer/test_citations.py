@@ -10,13 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.answer import (
-    SUPPORT_THRESHOLD,
-    EmbeddingCache,
-    _support,
-    check_citations,
-    split_sentences,
-)
+from rag.citations import SUPPORT_THRESHOLD, check_citations, support
+from rag.embedders import EmbeddingCache
+from rag.text import split_sentences
 from rag.types import Paper
 
 # (paper, claim) pairs written from the seed abstracts; they set SUPPORT_THRESHOLD.
@@ -44,14 +40,14 @@ MARKER = re.compile(r"\[\s*\d+(?:\s*[,;\u2013-]\s*\d+)*\s*\]")
 
 @pytest.mark.parametrize(("name", "claim"), TRUE_CLAIMS)
 def test_true_claims_reach_the_threshold(papers, embedder, name, claim):
-    score, evidence = _support(claim, papers[name], EmbeddingCache(embedder))
+    score, evidence = support(claim, papers[name], EmbeddingCache(embedder))
     assert score >= SUPPORT_THRESHOLD, (score, evidence)
     assert evidence in papers[name].abstract or evidence == papers[name].title
 
 
 @pytest.mark.parametrize(("name", "claim"), FALSE_CLAIMS)
 def test_false_claims_stay_below_the_threshold(papers, embedder, name, claim):
-    score, _ = _support(claim, papers[name], EmbeddingCache(embedder))
+    score, _ = support(claim, papers[name], EmbeddingCache(embedder))
     assert score < SUPPORT_THRESHOLD
 
 

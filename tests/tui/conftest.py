@@ -47,7 +47,7 @@ def library_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def shared_library(library_dir: Path) -> Library:
     lib = Library.open(library_dir)
-    lib.embedder.embed(["warm up"])
+    lib.storage.embedder.embed(["warm up"])
     return lib
 
 

@@ -283,7 +283,7 @@ async def test_empty_library_offers_the_seeds(shared_library, tmp_path):
     ]
     (seeds / "two.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     empty = Library.open(tmp_path / "empty-store")
-    empty.__dict__["embedder"] = shared_library.embedder  # no second model load
+    empty.storage.__dict__["embedder"] = shared_library.storage.embedder  # no second model load
     app = PapersApp(library=empty, llm="none", seeds=seeds, history_path=tmp_path / "c.sqlite")
     async with app.run_test(size=SIZE) as pilot:
         await until(lambda: isinstance(app.screen, IngestScreen))

@@ -6,7 +6,7 @@ import pytest
 from textual.command import CommandList, CommandPalette
 from textual.widgets import Input, Select, Static
 
-from rag.retrieve import Filters
+from rag.filters import Filters
 from rag.types import Paper
 from tests.tui.conftest import EVIL_TITLE, HOSTILE_SOURCE, SEED_SOURCE, script
 from tests.tui.test_app import AWQ_QUESTION, SIZE, ask, make_app, source_titles, until

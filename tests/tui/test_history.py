@@ -1,6 +1,6 @@
 """Saved chats round-trip through SQLite."""
 
-from rag.answer import Conversation
+from rag.conversation import Conversation
 from rag.types import Answer, Citation, Hit, Paper
 from tui.history import ChatHistory
 

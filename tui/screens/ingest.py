@@ -48,7 +48,7 @@ class IngestScreen(ModalScreen[bool]):
 
     @work(thread=True, exclusive=True)
     def _ingest(self) -> bool:
-        from rag.errors import PapersError
+        from rag import PapersError
 
         try:
             self.library.ingest([self.seeds], progress=self._progress)

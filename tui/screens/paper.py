@@ -14,7 +14,7 @@ from textual.widgets import Static
 from tui.safe import one_line, plain
 
 if TYPE_CHECKING:
-    from rag.types import Citation, Hit
+    from rag import Citation, Hit
 
 
 def abstract_text(abstract: str, evidence: str) -> Text:

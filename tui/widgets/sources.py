@@ -13,7 +13,7 @@ from textual.widgets import Label, ListItem, ListView
 from tui.safe import one_line
 
 if TYPE_CHECKING:  # rag loads in the background, after the first screen
-    from rag.types import Citation, Hit
+    from rag import Citation, Hit
 
 
 class SourceItem(ListItem):

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from numbers import Real
 
-from rag.bench import QUERIES, BenchOptions, lookup, run_bench
-from rag.cli import build_parser
+import pytest
+
+from eval import bench
+from eval.bench import QUERIES, BenchOptions, lookup, run_bench
+from rag import cli
 
 FULL_KEYS = [
     "ingest.ours_s",
@@ -86,7 +90,38 @@ def test_bench_quick_on_an_existing_store(tmp_path, slice_file, open_library, mi
 
 
 def test_bench_arguments():
-    args = build_parser().parse_args(["bench", "--quick", "--store", "s", "--scale", "1000000"])
+    args = bench.build_parser().parse_args(["--quick", "--store", "s", "--scale", "1000000"])
     assert (args.quick, args.store, args.scale, args.out) == (True, "s", "1000000", "bench-out")
-    args = build_parser().parse_args(["bench"])
+    args = bench.build_parser().parse_args([])
     assert args.scale == "10000,50000" and args.llm is None and not args.quick
+
+
+def _bench_subparser():
+    sub = next(a for a in cli.build_parser()._actions if a.dest == "command")
+    return sub.choices["bench"]
+
+
+def test_papers_bench_declares_the_options_of_eval_bench():
+    def options(parser):
+        return {(a.dest, a.default, a.help) for a in parser._actions if a.dest != "help"}
+
+    assert options(_bench_subparser()) == options(bench.build_parser())
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        [],
+        ["--quick", "--store", "s", "--scale", "1000000"],
+        ["--out", "o", "--scale-only", "--seeds", "x", "--llm", "none,embedded"],
+    ],
+)
+def test_papers_bench_runs_eval_bench_with_the_same_options(monkeypatch, given):
+    # rag never imports eval: `papers bench` replaces itself with `python -m eval.bench`.
+    ran = []
+    monkeypatch.setattr(os, "execv", lambda exe, argv: ran.append(argv))
+    cli.main(["bench", *given])
+    (argv,) = ran
+    assert argv[1:3] == ["-m", "eval.bench"]
+    passed = vars(bench.build_parser().parse_args(argv[3:]))
+    assert passed == vars(bench.build_parser().parse_args(given))

@@ -2,17 +2,21 @@
 
 Every figure that has a baseline is also given as a ratio, because absolute times on a shared
 machine say little; the ratios are what the targets in :data:`TARGETS` judge.
+Run it as ``papers bench`` or ``python -m eval.bench`` (the same options).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import importlib.util
 import json
 import platform
 import random
 import re
 import resource
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -150,7 +154,7 @@ def run_bench(
             if opts.store is None:
                 raise PapersError("--quick needs --store DIR: a store that already holds the seeds")
             lib = _open_library(opts.store, emb)
-            if not lib.catalogue.counts().get("papers"):
+            if not lib.storage.catalogue.counts().get("papers"):
                 raise PapersError(
                     f"--quick needs a store that already holds the seeds; {opts.store} is empty "
                     f"(run `papers ingest --store {opts.store} {opts.seeds}`)"
@@ -253,7 +257,7 @@ def _open_library(store: Path, emb):
     if lib.settings.embedder not in ("minilm", emb.name):
         raise PapersError(f"bench measures the MiniLM embedder, not {lib.settings.embedder}")
     # One model for every pipeline: the comparison is of pipelines, not of model loads.
-    lib.__dict__["embedder"] = emb
+    lib.storage.__dict__["embedder"] = emb
     return lib
 
 
@@ -282,7 +286,7 @@ def _ingest_steps(opts: BenchOptions, emb, tmp: Path, result: dict, say, checkpo
     checkpoint()
 
     say("embedding floor")
-    chunks = [c for p in papers.values() for c in lib.chunker.chunk(p)]
+    chunks = [c for p in papers.values() for c in lib.storage.chunker.chunk(p)]
     texts = [c.embed_text for c in chunks]
     t0 = time.perf_counter()
     emb.embed(texts)
@@ -305,13 +309,11 @@ def _token_counts(papers, chunk_texts, emb, ours_s: float, baseline_s: float) ->
     """How much text each pipeline embeds. The baseline's one document per paper is cut at
     the model's window (MiniLM reads 256 word pieces and drops the rest), so it embeds less
     of each long abstract than our chunks do; per word piece the two compare like for like."""
-    from rag.embedders import _WORD_PIECES
-
     if not emb.name.startswith("minilm"):
         return {}
     window = emb.max_tokens
-    docs = _WORD_PIECES.count_many([f"{p.title}\n\n{p.abstract}" for p in papers])
-    ours = sum(_WORD_PIECES.count_many(chunk_texts))
+    docs = emb.count_many([f"{p.title}\n\n{p.abstract}" for p in papers])
+    ours = sum(emb.count_many(chunk_texts))
     base = sum(min(window, n) for n in docs)
     return {
         "ours_word_pieces": ours,
@@ -394,7 +396,7 @@ def _baseline_from_store(lib, folder: Path, emb):
     from llama_index.core import VectorStoreIndex
     from llama_index.core.schema import TextNode
 
-    chunk_ids, _, texts = lib.catalogue.chunk_texts()
+    chunk_ids, _, texts = lib.storage.catalogue.chunk_texts()
     text_of = dict(zip(chunk_ids, texts, strict=True))
     nodes = [
         TextNode(
@@ -403,7 +405,7 @@ def _baseline_from_store(lib, folder: Path, emb):
             embedding=[float(x) for x in vec],
             metadata=dict(meta or {}),
         )
-        for ids, vecs, metas in lib.vectors.iter_rows()
+        for ids, vecs, metas in lib.storage.vectors.iter_rows()
         for cid, vec, meta in zip(ids, vecs, metas, strict=True)
     ]
     return VectorStoreIndex(
@@ -664,3 +666,179 @@ def _meta(opts: BenchOptions, llms: Sequence[str]) -> dict[str, Any]:
         "rss_note": "peak RSS is process-wide: it includes every step run before it",
         **opts.extra,
     }
+
+
+# -- the command: `papers bench` and `python -m eval.bench` ---------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # `papers bench` declares the same options (rag/cli.py) and passes them on to this one;
+    # tests/eval/test_bench.py keeps the two lists equal.
+    p = argparse.ArgumentParser(
+        prog="papers bench",
+        description="Speed against the standard llama-index pipeline, as ratios.",
+    )
+    p.add_argument("--out", default="bench-out", help="folder for bench.json (default ./bench-out)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="only re-ingest, retrieval and time to sources, on an existing --store (< 2 min)",
+    )
+    p.add_argument("--store", help="for --quick: a store that already holds the seeds")
+    p.add_argument(
+        "--scale",
+        default="10000,50000",
+        help="synthetic chunk counts, comma-separated (1000000 allowed; default 10000,50000)",
+    )
+    p.add_argument(
+        "--scale-only",
+        action="store_true",
+        help="only the synthetic scale steps (e.g. --scale-only --scale 1000000, about 30 min)",
+    )
+    p.add_argument("--seeds", help="the seed corpus (default: ../shared/seeds beside the repo)")
+    p.add_argument(
+        "--llm",
+        help="answer backends to time, comma-separated (default none,embedded; none with --quick)",
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _bench(args)
+    except PapersError as exc:
+        print(f"papers: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("papers: interrupted; what was committed is kept", file=sys.stderr)
+        return 130
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    try:
+        scales = tuple(int(x) for x in args.scale.split(",") if x.strip())
+    except ValueError:
+        raise PapersError(
+            f"--scale wants chunk counts like 10000,100000, not {args.scale!r}"
+        ) from None
+    # eval/bench.py -> the repo -> the folder beside the repo, where the shared seeds lie
+    beside_repo = Path(__file__).resolve().parents[2]
+    seeds = Path(args.seeds) if args.seeds else beside_repo / "shared" / "seeds"
+    if not args.scale_only and not _installed("llama_index.vector_stores.chroma"):
+        # Said before the run, not after minutes of our own ingest.
+        raise PapersError(
+            "the llama-index baseline needs the bench extra: "
+            "run `pip install -e '.[bench]'` (scripts/setup installs it)"
+        )
+    llms = tuple(x.strip() for x in args.llm.split(",") if x.strip()) if args.llm else None
+    opts = BenchOptions(
+        out=Path(args.out),
+        seeds=seeds,
+        quick=args.quick,
+        scale_only=args.scale_only,
+        store=Path(args.store) if args.store else None,
+        scales=scales,
+        llms=llms,
+    )
+    err = Console(stderr=True)
+    result = run_bench(opts, progress=lambda msg: err.print(f"[dim]bench: {msg}[/dim]"))
+    Console().print(_figures_table(result, quick=args.quick))
+    Console().print(_targets_table(result))
+    print(
+        f"peak RSS {result['meta']['peak_rss_mb']:.0f} MB (whole process); "
+        f"wrote {Path(args.out) / 'bench.json'}"
+    )
+    return 0
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
+
+
+def _fmt(v) -> str:
+    return "-" if not isinstance(v, (int, float)) else f"{v:,.3g}" if v < 100 else f"{v:,.0f}"
+
+
+def _figures_table(result: dict[str, Any], *, quick: bool):
+    from rich.table import Table
+
+    table = Table(title="papers bench" + (" (quick)" if quick else ""))
+    for col in ("measure", "ours", "llama-index", "ours / llama-index"):
+        table.add_column(col, justify="left" if col == "measure" else "right")
+    rows = [
+        ("cold ingest (s)", "ingest.ours_s", "ingest.baseline_s", "ingest.ours_over_baseline"),
+        (
+            "word pieces embedded",
+            "ingest.ours_word_pieces",
+            "ingest.baseline_word_pieces",
+            None,
+        ),
+        (
+            "cold ingest per word piece",
+            None,
+            None,
+            "ingest.ours_over_baseline_per_word_piece",
+        ),
+        ("embedding floor (s)", "ingest.floor_s", None, None),
+        ("re-ingest, unchanged (s)", "reingest_s", None, None),
+        ("search p50 (ms)", "retrieval.ours.p50_ms", "retrieval.baseline.p50_ms", None),
+        ("search p95 (ms)", "retrieval.ours.p95_ms", "retrieval.baseline.p95_ms", None),
+        ("time to sources p50 (ms)", "time_to_sources_ms", None, None),
+    ]
+    for label, ours, base, ratio in rows:
+        o, b = ours and lookup(result, ours), base and lookup(result, base)
+        r = (
+            lookup(result, ratio)
+            if ratio
+            else (o / b if o and isinstance(b, (int, float)) else None)
+        )
+        if o is not None or b or r is not None:
+            table.add_row(label, _fmt(o), _fmt(b), _fmt(r))
+    for name, entry in result.get("llm", {}).items():
+        if name == "none":
+            continue
+        if "error" in entry:
+            table.add_row(f"llm {name}", f"[red]{entry['error']}[/red]", "", "")
+        else:
+            table.add_row(
+                f"llm {name}: first token p50 (ms)", _fmt(entry.get("first_token_p50_ms")), "", ""
+            )
+            table.add_row(f"llm {name}: tokens/s", _fmt(entry.get("tokens_per_s")), "", "")
+    for n, s in result.get("scale", {}).items():
+        table.add_row(
+            f"{int(n):,} chunks: insert/s, p50/p95 ms, found itself",
+            f"{_fmt(s['insert_per_s'])}, {_fmt(s['query_p50_ms'])}/{_fmt(s['query_p95_ms'])}, "
+            f"{s.get('self_recall_at_1', float('nan')):.0%}",
+            "",
+            f"rss {_fmt(s['rss_mb'])} MB, disk {_fmt(s['disk_mb'])} MB",
+        )
+    return table
+
+
+def _targets_table(result: dict[str, Any]):
+    from rich.table import Table
+
+    goals = Table(title="targets")
+    for col in ("target", "value", "limit", "pass", "missed by"):
+        goals.add_column(col, justify="left" if col == "target" else "right")
+    for c in check_targets(result):
+        t = c.target
+        missed = "" if c.passed else f"{_fmt(c.missed_by)} {t.unit} ({c.value / t.limit - 1:+.0%})"
+        goals.add_row(
+            t.label,
+            f"{_fmt(c.value)} {t.unit}",
+            f"{'<' if t.strict else '<='} {_fmt(t.limit)} {t.unit}",
+            "[green]pass[/green]" if c.passed else "[red]miss[/red]",
+            missed,
+        )
+    return goals
+
+
+if __name__ == "__main__":
+    sys.exit(main())
