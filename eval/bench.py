@@ -262,7 +262,7 @@ def _open_library(store: Path, emb):
 
 
 def _ingest_steps(opts: BenchOptions, emb, tmp: Path, result: dict, say, checkpoint):
-    from rag.ingest import read_papers
+    from rag.sources import read_papers
 
     papers, _ = read_papers([opts.seeds], lambda p: None)
     if not papers:
@@ -522,7 +522,7 @@ EF_SWEEP = (300, 1000)  # ef_search values tried after the default one at each s
 
 
 def _seed_sentences(seeds: Path) -> list[str]:
-    from rag.ingest import read_papers
+    from rag.sources import read_papers
 
     papers, _ = read_papers([seeds], lambda p: None)
     out = [s for p in papers.values() for s in _SENTENCE.split(p.abstract) if len(s) > 20]

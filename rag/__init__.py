@@ -26,6 +26,7 @@ from rag.errors import (
     LLMTimeout,
     ModelNotFound,
     PapersError,
+    QueryError,
     SourceError,
     StoreBusy,
     StoreError,
@@ -35,6 +36,7 @@ from rag.errors import (
 if TYPE_CHECKING:
     from rag.answer import AnswerDone, AnswerEvent, SourcesReady, TextDelta
     from rag.conversation import Conversation
+    from rag.display import one_line, plain
     from rag.embedders import EmbeddingCache
     from rag.filters import Filters, parse_years, years_label
     from rag.ids import normalise_title
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
 _LAZY = {
     **{name: "rag.answer" for name in ("AnswerDone", "AnswerEvent", "SourcesReady", "TextDelta")},
     "Conversation": "rag.conversation",
+    **{name: "rag.display" for name in ("one_line", "plain")},
     "EmbeddingCache": "rag.embedders",
     **{name: "rag.filters" for name in ("Filters", "parse_years", "years_label")},
     "normalise_title": "rag.ids",
@@ -97,6 +100,7 @@ __all__ = [
     "ModelNotFound",
     "Paper",
     "PapersError",
+    "QueryError",
     "ScriptedChat",
     "Settings",
     "SourceError",
@@ -108,8 +112,10 @@ __all__ = [
     "Timings",
     "normalise_title",
     "ollama_chat_models",
+    "one_line",
     "paper_url",
     "parse_years",
+    "plain",
     "references_bibtex",
     "references_markdown",
     "split_sentences",

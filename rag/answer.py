@@ -4,6 +4,7 @@ The flow of one turn: number the retrieved papers with the conversation's stable
 pick the abstract sentences that bear on the question, prompt the model within its
 window, stream its text, then keep only citations that an abstract sentence supports
 (``rag.citations``) and attribute uncited sentences that one source clearly supports.
+A reply that leaves nothing after that is said to have failed, never passed off as "no papers".
 """
 
 from __future__ import annotations
@@ -19,9 +20,23 @@ from rag.citations import LEXICAL_WEIGHT, check_citations
 from rag.conversation import Conversation
 from rag.embedders import EmbeddingCache, TextEmbedder, cosine
 from rag.llm.base import ChatMessage, ChatModel, GenerationOptions, iterate_async
-from rag.prompts import EXCERPT_TEMPLATE, NOT_IN_LIBRARY, SYSTEM_PROMPT, USER_TEMPLATE
+from rag.prompts import (
+    EXCERPT_TEMPLATE,
+    NOT_IN_LIBRARY,
+    SYSTEM_PROMPT,
+    UNUSABLE_REPLY,
+    UNUSABLE_REPLY_NOTHING_TO_QUOTE,
+    USER_TEMPLATE,
+)
 from rag.settings import Settings
-from rag.text import append_marker, content_words, overlap, split_sentences, strip_markers
+from rag.text import (
+    MARKER,
+    append_marker,
+    content_words,
+    overlap,
+    split_sentences,
+    strip_markers,
+)
 from rag.types import Answer, Citation, Hit, Paper, Timings
 
 __all__ = [
@@ -35,8 +50,11 @@ __all__ = [
     "clean_model_text",
     "cut_invented",
     "extractive_answer",
+    "has_words",
     "select_evidence",
     "stream_answer",
+    "strip_answer_label",
+    "why_unusable",
 ]
 
 # Below this relevance of its best evidence sentence, the extractive answer declines.
@@ -137,17 +155,36 @@ _INVENTED = re.compile(
     r"(?:^|\s)(?:Question|Excerpts|Answer|Q|Title)\s*:|\n\s*\[\d+\]\s*Title\b"
     r"|<end_of_turn>|<start_of_turn>"
 )
+# A chat model's label before its answer ("Answer:", "**Answer:**", "Excerpts:"), or an
+# echoed "Question: ..." up to the "Answer:" that follows it.
+_LEADING_LABEL = re.compile(
+    r"^[\s*_#>]*(?:(?:answer|excerpts)\b|question\b[*_\s]*:.*?\banswer\b)[*_\s]*:[*_\s]*",
+    re.IGNORECASE | re.DOTALL,
+)
+_WORD_CHAR = re.compile(r"\w")
 
 
 def cut_invented(text: str) -> str:
-    """``text`` up to where a document model starts writing the next part of the page."""
+    """``text`` up to where a document model starts writing the next part of the page.
+
+    Only for models that write documents (``ChatModel.writes_documents``): a chat model
+    may well begin its reply with "Answer:", and cutting there would leave nothing.
+    """
     m = _INVENTED.search(text)
     return text[: m.start()] if m else text
 
 
-def clean_model_text(text: str) -> str:
-    """Cut a tiny model's invented follow-up and drop sentences it repeats."""
-    text = cut_invented(text).strip()
+def strip_answer_label(text: str) -> str:
+    """``text`` without a chat model's leading "Answer:" (or "Excerpts:") label."""
+    while m := _LEADING_LABEL.match(text):
+        text = text[m.end() :]
+    return text
+
+
+def clean_model_text(text: str, *, document: bool) -> str:
+    """The answer in a model's reply: cut a document model's invented follow-up (or strip
+    a chat model's "Answer:" label), then drop repeated sentences and word loops."""
+    text = (cut_invented(text) if document else strip_answer_label(text)).strip()
     seen: set[str] = set()
     kept: list[str] = []
     for sentence in split_sentences(text):
@@ -159,6 +196,22 @@ def clean_model_text(text: str) -> str:
     # A sentence repeating one word ("the the the the") is a loop, not prose.
     text = " ".join(kept)
     return re.sub(r"\b(\w+)(?:\s+\1\b){3,}", r"\1", text, flags=re.I).strip()
+
+
+def has_words(text: str) -> bool:
+    """Whether ``text`` says anything beyond citation markers and punctuation."""
+    return bool(_WORD_CHAR.search(strip_markers(text)))
+
+
+def why_unusable(raw: str) -> str:
+    """Why a model reply left no answer after cleaning, in words for the researcher."""
+    if not raw.strip():
+        return "it was empty"
+    if not has_words(raw):
+        return "it held only citation numbers" if MARKER.search(raw) else "it held no words"
+    start = " ".join(raw.split())
+    start = start if len(start) <= 40 else start[:40].rstrip() + "…"
+    return f"it held no answer, only {start!r}"
 
 
 # --- prompting --------------------------------------------------------------------------
@@ -256,6 +309,11 @@ async def astream_answer(
     ``standalone_question`` (from :func:`condense_question`) picks the evidence sentences;
     the model is asked the question as the user wrote it. The turn is added to
     ``conversation`` just before :class:`AnswerDone` is yielded.
+
+    A reply is never dropped in silence: when nothing of it survives cleaning and checking
+    (empty, only citation numbers, only an invented "Question:"), the answer is the
+    extractive one after a note saying why (``prompts.UNUSABLE_REPLY``), or, with no
+    abstract sentence close enough to quote, that reason alone, declined.
     """
     started = time.perf_counter()
     hits = list(hits)
@@ -312,7 +370,10 @@ async def astream_answer(
         num_ctx=min(window, prompt_tokens + max_answer + _CTX_MARGIN, _CTX_CAP),
         timeout_s=settings.llm.timeout_s,
     )
+    # A base model continues the document past its answer; a chat model's reply is the answer.
+    document = chat.writes_documents()
     raw_parts: list[str] = []
+    invented = ""  # what a document model wrote past its answer (a reason may quote it)
     stream = chat.astream_chat(messages, options)
     try:
         async for delta in stream:
@@ -320,15 +381,17 @@ async def astream_answer(
                 continue
             if timings.first_token_ms is None:
                 timings.first_token_ms = (time.perf_counter() - started) * 1000
-            so_far = "".join(raw_parts)
-            cut = cut_invented(so_far + delta)
-            if len(cut) < len(so_far) + len(delta):
-                # The model began a new "Question:" and the like: stop reading.
-                tail = cut[len(so_far) :]
-                if tail:
-                    raw_parts.append(tail)
-                    yield TextDelta(tail)
-                break
+            if document:
+                so_far = "".join(raw_parts)
+                cut = cut_invented(so_far + delta)
+                if len(cut) < len(so_far) + len(delta):
+                    # The model began a new "Question:" and the like: stop reading.
+                    tail = cut[len(so_far) :]
+                    invented = delta[len(tail) :]
+                    if tail:
+                        raw_parts.append(tail)
+                        yield TextDelta(tail)
+                    break
             raw_parts.append(delta)
             yield TextDelta(delta)
     finally:
@@ -336,14 +399,32 @@ async def astream_answer(
         if aclose is not None:
             await aclose()
     raw = "".join(raw_parts)
-    cleaned = clean_model_text(raw)
-    if not cleaned or NOT_IN_LIBRARY.lower().rstrip(".") in cleaned.lower():
-        yield AnswerDone(finish(NOT_IN_LIBRARY, raw, [], True))
+    cleaned = clean_model_text(raw, document=document)
+    if has_words(cleaned):
+        if NOT_IN_LIBRARY.lower().rstrip(".") in cleaned.lower():
+            yield AnswerDone(finish(NOT_IN_LIBRARY, raw, [], True))
+            return
+        text, citations = await asyncio.to_thread(
+            check_citations, cleaned, numbered, embedder, cache=vectors
+        )
+        if has_words(text):
+            yield AnswerDone(finish(text, raw, citations, False))
+            return
+    # Nothing of the reply survived (empty, only citation numbers, only an invented
+    # "Question:"). Saying "no papers" would be false: the papers are there, the model
+    # failed. The researcher gets the abstract sentences closest to the question, as
+    # --llm none would give them, after a note saying why; or, when no sentence is close
+    # enough to quote, that reason alone, on one line.
+    why = why_unusable(raw + invented)
+    fallback = extractive_answer(evidence, numbers)
+    if fallback == NOT_IN_LIBRARY:
+        note = UNUSABLE_REPLY_NOTHING_TO_QUOTE.format(why=why)
+        yield AnswerDone(finish(note, raw, [], True))
         return
     text, citations = await asyncio.to_thread(
-        check_citations, cleaned, numbered, embedder, cache=vectors
+        check_citations, fallback, numbered, embedder, attribute=False, cache=vectors
     )
-    yield AnswerDone(finish(text, raw, citations, False))
+    yield AnswerDone(finish(f"{UNUSABLE_REPLY.format(why=why)}\n\n{text}", raw, citations, False))
 
 
 def stream_answer(question: str, hits: Sequence[Hit], **kwargs: Any) -> Iterator[AnswerEvent]:

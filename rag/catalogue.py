@@ -8,12 +8,19 @@ half-way never shows a half-written paper. WAL mode lets readers read while one 
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from rag.errors import StoreError
 from rag.types import Chunk, Paper
+
+# The collection every store used before stores had their own (see ``Catalogue.identity``).
+LEGACY_COLLECTION = "papers"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -45,16 +52,88 @@ CREATE INDEX IF NOT EXISTS chunks_paper ON chunks(paper_id);
 
 class Catalogue:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.executescript(_SCHEMA)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(
+                path, timeout=30, check_same_thread=False, isolation_level=None
+            )
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.executescript(_SCHEMA)
+            self._file = _file_id(path)
+        except (OSError, sqlite3.Error) as exc:
+            if path.parent.is_dir() and not os.access(path.parent, os.W_OK):
+                # SQLite's WAL needs its -shm file beside the catalogue even to read.
+                hint = "the store is read-only, and papers writes there even to read; make it "
+                hint += "writable or copy it elsewhere"
+            else:
+                hint = "choose another --store, or move the file aside and rerun"
+            raise StoreError(f"cannot open the catalogue {path}: {_reason(exc)}; {hint}") from exc
 
     def close(self) -> None:
         self.db.close()
+
+    def replaced(self) -> bool:
+        """Whether the file was deleted or replaced since it was opened (another process's
+        ``--rebuild``): this connection then reads a deleted file and sees no more writes."""
+        try:
+            return _file_id(self.path) != self._file
+        except OSError:
+            return True
+
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Cursor]:
+        """One write transaction; a full disk or a read-only store is one ``StoreError`` line."""
+        cur = self.db.cursor()
+        try:
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+                cur.execute("COMMIT")
+            except BaseException:
+                if self.db.in_transaction:
+                    cur.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"cannot write the catalogue {self.path}: {_reason(exc)}; free disk space or "
+                f"make the store writable, then rerun (what was committed is kept)"
+            ) from exc
+
+    def identity(self) -> tuple[str | None, str]:
+        """(library id, Chroma collection name), chosen once when the store is first used.
+
+        A new store's collection is named from its id, so libraries sharing a Chroma server
+        never share a collection. A store from before library ids keeps ``papers``, where its
+        vectors are. On a read-only store the id cannot be recorded: (None, the name).
+        """
+        lid, name = self.get_meta("library_id"), self.get_meta("collection")
+        if lid and name:
+            return lid, name
+        try:
+            with self._writing() as cur:
+                row = cur.execute("SELECT value FROM meta WHERE key='library_id'").fetchone()
+                if row:  # another process got there first
+                    lid = row[0]
+                else:
+                    lid = secrets.token_hex(8)
+                    cur.execute("INSERT INTO meta(key, value) VALUES ('library_id', ?)", (lid,))
+                row = cur.execute("SELECT value FROM meta WHERE key='collection'").fetchone()
+                if row:
+                    name = row[0]
+                else:
+                    # Anything ever committed bumped the generation.
+                    used = cur.execute(
+                        "SELECT EXISTS(SELECT 1 FROM papers) OR EXISTS(SELECT 1 FROM meta "
+                        "WHERE key = 'generation')"
+                    ).fetchone()[0]
+                    name = LEGACY_COLLECTION if used else f"papers-{lid}"
+                    cur.execute("INSERT INTO meta(key, value) VALUES ('collection', ?)", (name,))
+        except StoreError:
+            return lid, name or LEGACY_COLLECTION
+        return lid, name
 
     # -- meta -----------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
@@ -62,7 +141,8 @@ class Catalogue:
         return row[0] if row else None
 
     def set_meta(self, key: str, value: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+        with self._writing() as cur:
+            cur.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
     def generation(self) -> int:
         return int(self.get_meta("generation") or 0)
@@ -91,9 +171,7 @@ class Catalogue:
     def commit_papers(self, items: list[tuple[Paper, str, list[Chunk]]]) -> None:
         """Write papers with their chunks in one transaction and bump the generation."""
         now = time.time()
-        cur = self.db.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-        try:
+        with self._writing() as cur:
             for paper, digest, chunks in items:
                 cur.execute("DELETE FROM chunks WHERE paper_id=?", (paper.paper_id,))
                 cur.execute(
@@ -121,29 +199,21 @@ class Catalogue:
                     ],
                 )
             self._bump(cur)
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
 
     def update_sources(self, updates: dict[str, list[str]]) -> None:
         if not updates:
             return
-        cur = self.db.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-        cur.executemany(
-            "UPDATE papers SET sources=? WHERE paper_id=?",
-            [(json.dumps(v), k) for k, v in updates.items()],
-        )
-        self._bump(cur)
-        cur.execute("COMMIT")
+        with self._writing() as cur:
+            cur.executemany(
+                "UPDATE papers SET sources=? WHERE paper_id=?",
+                [(json.dumps(v), k) for k, v in updates.items()],
+            )
+            self._bump(cur)
 
     def delete_papers(self, paper_ids: list[str]) -> None:
-        cur = self.db.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-        cur.executemany("DELETE FROM papers WHERE paper_id=?", [(p,) for p in paper_ids])
-        self._bump(cur)
-        cur.execute("COMMIT")
+        with self._writing() as cur:
+            cur.executemany("DELETE FROM papers WHERE paper_id=?", [(p,) for p in paper_ids])
+            self._bump(cur)
 
     def _bump(self, cur: sqlite3.Cursor) -> None:
         gen = int(
@@ -180,13 +250,41 @@ class Catalogue:
         ).fetchall()
         return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
 
+    def chunk_ids(self) -> list[str]:
+        """Every committed chunk id, sorted."""
+        return [r[0] for r in self.db.execute("SELECT chunk_id FROM chunks ORDER BY chunk_id")]
+
+    def chunk_texts_snapshot(self) -> tuple[int, list[str], list[str], list[str]]:
+        """(generation, chunk ids, paper ids, embedded texts): one statement, so one snapshot,
+        and the generation is the one the chunks are at."""
+        rows = self.db.execute(
+            "SELECT (SELECT value FROM meta WHERE key='generation'), chunk_id, paper_id, "
+            "embed_text FROM chunks ORDER BY chunk_id"
+        ).fetchall()
+        gen = int(rows[0][0] or 0) if rows else self.generation()
+        return gen, [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows]
+
+    def embed_rows(self, chunk_ids: Iterable[str]) -> list[tuple[str, str, str]]:
+        """(chunk id, paper id, embedded text) of these chunks, for re-embedding."""
+        ids = list(chunk_ids)
+        out: list[tuple[str, str, str]] = []
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            q = (
+                "SELECT chunk_id, paper_id, embed_text FROM chunks "
+                f"WHERE chunk_id IN ({','.join('?' * len(part))}) ORDER BY chunk_id"
+            )
+            out.extend(self.db.execute(q, part).fetchall())
+        return out
+
     def chunk_rows(self, chunk_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
         """chunk id -> (paper id, text), for committed chunks only."""
         ids = list(chunk_ids)
         out: dict[str, tuple[str, str]] = {}
         for i in range(0, len(ids), 500):
             part = ids[i : i + 500]
-            q = f"SELECT chunk_id, paper_id, text FROM chunks WHERE chunk_id IN ({','.join('?' * len(part))})"
+            marks = ",".join("?" * len(part))
+            q = f"SELECT chunk_id, paper_id, text FROM chunks WHERE chunk_id IN ({marks})"
             for cid, pid, text in self.db.execute(q, part):
                 out[cid] = (pid, text)
         return out
@@ -222,3 +320,14 @@ def _paper(row: tuple) -> Paper:
         categories=tuple(json.loads(row[8])),
         sources=tuple(json.loads(row[9])),
     )
+
+
+def _file_id(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_dev, st.st_ino
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

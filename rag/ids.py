@@ -6,16 +6,31 @@ import hashlib
 import re
 import unicodedata
 
-_NON_ALNUM = re.compile(r"[^0-9a-z]+")
+# Runs of anything but a-z, 0-9 and letters or digits of non-Latin scripts.
+_NON_ALNUM_OR_OTHER_SCRIPT = re.compile(r"[^0-9a-z\u0080-\U0010ffff]+")
 _ARXIV_NEW = re.compile(r"^(?:arxiv:)?(\d{4}\.\d{4,5})(?:v\d+)?$", re.I)
 _ARXIV_OLD = re.compile(r"^(?:arxiv:)?([a-z\-]+(?:\.[a-z]{2})?/\d{7})(?:v\d+)?$", re.I)
 
 
 def normalise_title(title: str) -> str:
-    """Casefolded, accent-free, punctuation-free title with single spaces."""
+    """Casefolded, accent-free, punctuation-free title with single spaces.
+
+    Letters of other scripts (Greek, Cyrillic, CJK...) are kept: dropping them, as the
+    a-z rule alone did, gave every title written only in such letters one id, so the second
+    such paper was lost. Latin letters beyond a-z (ø, ł) are still dropped, so the ids of
+    Latin-script titles are what they always were.
+    """
     text = unicodedata.normalize("NFKD", title)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    return _NON_ALNUM.sub(" ", text.casefold()).strip()
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
+    if not text.isascii():
+        text = "".join(ch if _keep(ch) else " " for ch in text)
+    return _NON_ALNUM_OR_OTHER_SCRIPT.sub(" ", text).strip()
+
+
+def _keep(ch: str) -> bool:
+    if ch.isascii():
+        return True
+    return ch.isalnum() and not unicodedata.name(ch, "LATIN").startswith("LATIN")
 
 
 def normalise_arxiv_id(raw: str | None) -> str | None:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.errors import StoreError
+
 _TOKEN = re.compile(r"[a-z0-9]+(?:[.\-][a-z0-9]+)*")
 # A short English stoplist: BM25 gains little from function words and they cost time.
 _STOP = frozenset(
@@ -23,21 +25,33 @@ def tokenize(text: str) -> list[str]:
 
 
 class LexicalIndex:
-    """BM25 over chunk texts (title + abstract piece), saved with the generation it reflects."""
+    """BM25 over chunk texts (title + abstract piece), saved with the generation it reflects.
+
+    The saved index also records which library it was built for, so a folder left over from
+    before a rebuild (whose generations count from 0 again) is never taken for the current one.
+    """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.generation = -1
+        self.library_id: str | None = None
         self._bm25 = None
         self._ids: list[str] = []
         self._paper_ids: list[str] = []
 
     def build(
-        self, ids: list[str], paper_ids: list[str], texts: list[str], generation: int
+        self,
+        ids: list[str],
+        paper_ids: list[str],
+        texts: list[str],
+        generation: int,
+        *,
+        library_id: str | None = None,
     ) -> None:
         import bm25s
 
         self._ids, self._paper_ids, self.generation = ids, paper_ids, generation
+        self.library_id = library_id
         if not ids:
             self._bm25 = None
             return
@@ -46,42 +60,75 @@ class LexicalIndex:
         self._bm25 = bm25
 
     def save(self) -> None:
-        """Write to a fresh folder and swap it in, so a reader never loads half an index."""
-        tmp = self.folder.with_name(self.folder.name + f".tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        if self._bm25 is not None:
-            self._bm25.save(str(tmp / "bm25"))
-        (tmp / "ids.json").write_text(
-            json.dumps(
-                {"generation": self.generation, "ids": self._ids, "paper_ids": self._paper_ids}
-            )
-        )
-        old = self.folder.with_name(self.folder.name + f".old{os.getpid()}")
-        if self.folder.exists():
-            self.folder.rename(old)
-        tmp.rename(self.folder)
-        shutil.rmtree(old, ignore_errors=True)
+        """Write to a fresh folder and swap it in, so a reader never loads half an index.
+
+        Between the two renames there is no folder at all; a reader then rebuilds from the
+        catalogue (``Storage.refresh``), and a writer killed there leaves ``.tmp``/``.old``
+        folders that the next save clears (only the writer, holding the lock, saves).
+        """
+        try:
+            for leftover in self.folder.parent.glob(self.folder.name + ".*"):
+                shutil.rmtree(leftover, ignore_errors=True)
+            tmp = self.folder.with_name(self.folder.name + f".tmp{os.getpid()}")
+            tmp.mkdir(parents=True)
+            if self._bm25 is not None:
+                self._bm25.save(str(tmp / "bm25"))
+            meta = {
+                "generation": self.generation,
+                "library_id": self.library_id,
+                "ids": self._ids,
+                "paper_ids": self._paper_ids,
+            }
+            (tmp / "ids.json").write_text(json.dumps(meta))
+            old = self.folder.with_name(self.folder.name + f".old{os.getpid()}")
+            if self.folder.exists():
+                self.folder.rename(old)
+            tmp.rename(self.folder)
+            shutil.rmtree(old, ignore_errors=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot save the BM25 index in {self.folder}: {exc.strerror or exc}; free disk "
+                f"space or make the store writable, then rerun `papers ingest` or `papers doctor "
+                f"--repair`"
+            ) from exc
 
     def load(self) -> bool:
+        """Load the saved index; False if there is none or it cannot be read whole."""
         try:
             meta = json.loads((self.folder / "ids.json").read_text())
-        except (OSError, ValueError):
-            return False
-        self._ids, self._paper_ids = meta["ids"], meta["paper_ids"]
-        self.generation = int(meta["generation"])
-        self._bm25 = None
-        if self._ids:
-            import bm25s
+            ids, paper_ids = list(meta["ids"]), list(meta["paper_ids"])
+            bm25 = None
+            if ids:
+                import bm25s
 
-            self._bm25 = bm25s.BM25.load(str(self.folder / "bm25"))
+                bm25 = bm25s.BM25.load(str(self.folder / "bm25"))
+                # A writer swapping folders between our two reads: the parts would not match.
+                if int(bm25.scores["num_docs"]) != len(ids):
+                    return False
+        except Exception:  # missing, half-written or from another bm25s: rebuild instead
+            return False
+        self._ids, self._paper_ids, self._bm25 = ids, paper_ids, bm25
+        self.generation = int(meta["generation"])
+        self.library_id = meta.get("library_id")
         return True
 
     def saved_generation(self) -> int:
+        return self.saved_stamp()[1]
+
+    def saved_stamp(self) -> tuple[str | None, int]:
+        """(library id, generation) of the saved index; (None, -1) when there is none."""
         try:
-            return int(json.loads((self.folder / "ids.json").read_text())["generation"])
-        except (OSError, ValueError, KeyError):
-            return -1
+            meta = json.loads((self.folder / "ids.json").read_text())
+            return meta.get("library_id"), int(meta["generation"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None, -1
+
+    def saved_ids(self) -> list[str] | None:
+        """The chunk ids of the saved index, without loading it; None when there is none."""
+        try:
+            return list(json.loads((self.folder / "ids.json").read_text())["ids"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     def query(self, text: str, n: int) -> list[tuple[str, str, float]]:
         """(chunk id, paper id, score) of the best ``n`` chunks with a positive score."""

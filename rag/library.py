@@ -21,6 +21,7 @@ from rag.types import Answer, Hit, Paper
 if TYPE_CHECKING:
     from rag.answer import AnswerEvent
     from rag.conversation import Conversation
+    from rag.doctor import HealthReport
     from rag.ingest import IngestReport
     from rag.llm.base import ChatModel
     from rag.sources import Problem
@@ -81,13 +82,24 @@ class Library:
         paths: Iterable[str | Path],
         *,
         fmt: str | None = None,
+        rebuild: bool = False,
         progress: Callable[[int, int], None] | None = None,
         on_problem: Callable[[Problem], None] | None = None,
     ) -> IngestReport:
-        """Add or update papers from files/folders; returns an ``IngestReport``."""
+        """Add or update papers from files/folders; returns an ``IngestReport``.
+
+        ``rebuild=True`` forgets the store first, inside the writer lock (``ingest --rebuild``).
+        """
         from rag.ingest import ingest
 
-        return ingest(self.storage, paths, fmt=fmt, progress=progress, on_problem=on_problem)
+        return ingest(
+            self.storage,
+            paths,
+            fmt=fmt,
+            rebuild=rebuild,
+            progress=progress,
+            on_problem=on_problem,
+        )
 
     def remove(
         self, *, source: str | None = None, paper_ids: list[str] | None = None
@@ -98,8 +110,20 @@ class Library:
         return remove(self.storage, source=source, paper_ids=paper_ids)
 
     def rebuild(self) -> None:
-        """Forget everything stored (used by ``ingest --rebuild``)."""
+        """Forget everything stored, under the writer lock (``StoreBusy`` while an ingest
+        runs). ``ingest(paths, rebuild=True)`` rebuilds and ingests in one lock."""
         self.storage.rebuild()
+
+    def check(self, *, repair: bool = False) -> HealthReport:
+        """Compare the catalogue, the Chroma collection and the BM25 index (``papers doctor``);
+        with ``repair``, fix every disagreement and check again. Holds the writer lock."""
+        from rag.doctor import check
+
+        return check(self.storage, repair=repair)
+
+    def repair(self) -> HealthReport:
+        """``check(repair=True)``: re-embed missing vectors, delete orphans, rebuild BM25."""
+        return self.check(repair=True)
 
     def close(self) -> None:
         self.storage.close()

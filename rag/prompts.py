@@ -7,12 +7,28 @@ __all__ = [
     "EXCERPT_TEMPLATE",
     "NOT_IN_LIBRARY",
     "SYSTEM_PROMPT",
+    "UNUSABLE_REPLY",
+    "UNUSABLE_REPLY_NOTHING_TO_QUOTE",
     "USER_TEMPLATE",
 ]
 
 # Said verbatim whenever the library has nothing that answers; the answer checker and the
 # front-ends recognise it, so keep it one plain sentence.
 NOT_IN_LIBRARY = "The library has no papers that answer this question."
+
+# When the model replied but nothing of its reply is left to show (empty, only citation
+# numbers, only an invented "Question:"), the papers were found and the model failed, so
+# "no papers" would mislead. The note goes before the abstract sentences shown instead
+# (the extractive answer); {why} is rag.answer.why_unusable's reason.
+UNUSABLE_REPLY = (
+    "The model's reply could not be used ({why}); "
+    "here are the abstract sentences closest to the question instead:"
+)
+# ... and the whole answer when no abstract sentence is close enough to quote either.
+UNUSABLE_REPLY_NOTHING_TO_QUOTE = (
+    "The model's reply could not be used ({why}) and no abstract sentence is close enough "
+    "to the question to quote; ask again, or choose another model."
+)
 
 # Written as the opening of a document as much as an instruction: the embedded model is a
 # pretrained (base) model that continues text rather than following orders.

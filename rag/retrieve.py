@@ -10,10 +10,12 @@ retrievers through an event loop per query, costing more than our whole retrieva
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, SupportsIndex
 
+from rag.errors import QueryError
 from rag.filters import Filters
 from rag.types import Hit, Paper
 
@@ -65,10 +67,18 @@ def search(
     """The ``k`` papers of ``storage`` best matching ``query``; ``mode`` is hybrid, dense or bm25.
 
     ``settings`` defaults to the store's own retrieval settings.
+
+    Raises:
+        QueryError: ``query`` is empty or not text, or ``k`` is below 1.
     """
+    # Refused rather than guessed at: an empty query ranked five arbitrary papers, and ``k=0``
+    # quietly meant the default while ``k=-1`` meant one paper.
+    _check_query(query)
+    if k is not None:
+        k = _checked_k(k)
     storage.refresh()
     r = settings if settings is not None else storage.settings.retrieval
-    k = k or r.k
+    k = r.k if k is None else k
     n = max(r.candidates, 4 * k) * (10 if filters else 1)
     dense: ChunkRanking = []
     lexical: ChunkRanking = []
@@ -99,6 +109,29 @@ def search(
         vectors = storage.sentence_vectors
         return rerank(qvec, pool, vectors, weight=r.rerank_weight, rrf_k=r.rrf_k)[:k]
     return build_hits(fused, papers, texts, k, filters)
+
+
+def _check_query(query: object) -> None:
+    if not isinstance(query, str):
+        raise QueryError(f"the query must be text, not {type(query).__name__}")
+    if not query.strip():
+        raise QueryError("the query is empty: say what the papers should be about")
+    try:
+        query.encode("utf-8")
+    except UnicodeEncodeError:
+        # Undecodable bytes from the command line (``surrogateescape``): dropping them would
+        # search for something the user did not type.
+        raise QueryError(
+            "the query holds bytes that are not UTF-8 text; retype it in a UTF-8 terminal"
+        ) from None
+
+
+def _checked_k(k: object) -> int:
+    # Any integer, numpy's included; not True, nor 2.0.
+    n = operator.index(k) if isinstance(k, SupportsIndex) and not isinstance(k, bool) else 0
+    if n < 1:
+        raise QueryError(f"k is how many papers to return: a whole number, 1 or more, not {k!r}")
+    return n
 
 
 def relevance_floor(hits: list[Hit], *, min_dense_score: float) -> list[Hit]:

@@ -42,7 +42,12 @@ class ChromaSettings(BaseModel):
         None, description="A Chroma server to use instead of the embedded store."
     )
     port: int = Field(8000, description="Port of the Chroma server.")
-    collection: str = Field("papers", description="Name of the Chroma collection.")
+    collection: str | None = Field(
+        None,
+        description="Name of the Chroma collection. Unset (the default): the store's own, "
+        "chosen when the store is made (papers-<library id>; stores made before library ids "
+        "keep 'papers'), so libraries sharing a server never share a collection.",
+    )
 
 
 class RetrievalSettings(BaseModel):

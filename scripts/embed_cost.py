@@ -47,7 +47,7 @@ def main() -> int:
     args = ap.parse_args()
 
     from rag.embedders import MiniLMEmbedder
-    from rag.ingest import read_papers
+    from rag.sources import read_papers
     from rag.library import Library
 
     papers, _ = read_papers([Path(args.seeds)], lambda p: None)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from rag.errors import CollectionMismatch, StoreError
+
 pytestmark = pytest.mark.slow
 CHROMA = Path(sys.executable).parent / "chroma"
 
@@ -100,3 +102,107 @@ def test_whole_corpus_survives_a_server_restart(seed_store, tmp_path, chroma_ser
             "activation-aware weight quantization for LLM compression", k=3, mode=mode
         )
         assert hits[0].paper.title == awq, mode
+
+
+def server_client(server: ChromaServer):
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    return chromadb.HttpClient(
+        host="127.0.0.1", port=server.port, settings=ChromaSettings(anonymized_telemetry=False)
+    )
+
+
+def server_collections(server: ChromaServer) -> set[str]:
+    return {c.name for c in server_client(server).list_collections()}
+
+
+def exact(lib, n_papers: int) -> None:
+    counts = lib.storage.catalogue.counts()
+    assert counts["papers"] == n_papers
+    ids = lib.storage.vectors.all_ids()
+    assert len(ids) == len(set(ids)) == counts["chunks"]
+    assert sorted(ids) == lib.storage.catalogue.chunk_texts()[0]
+
+
+def test_two_libraries_on_one_server_keep_their_own_vectors(
+    tmp_path, chroma_server, open_library, slice_file
+):
+    chroma = {"host": "127.0.0.1", "port": chroma_server.port}
+    a = open_library(tmp_path / "a", chroma=chroma)
+    a.ingest([slice_file(10)])
+    b = open_library(tmp_path / "b", chroma=chroma)
+    b.rebuild()  # what `papers ingest --rebuild` did first: it dropped the shared collection
+    b.ingest([slice_file(6, "003")])
+    b.storage.catalogue.set_meta("pending", "1")  # a killed run: its clean-up deletes orphans
+    b.ingest([slice_file(6, "003")])
+
+    exact(a, 10)
+    exact(b, 6)
+    assert a.storage.identity[1] != b.storage.identity[1]
+    # Each of a's chunks, as a query, finds its own paper first.
+    chunk_ids = a.storage.catalogue.chunk_texts()[0]
+    for cid, (pid, text) in a.storage.catalogue.chunk_rows(chunk_ids[::3]).items():
+        assert a.search(text, k=1, mode="dense")[0].paper.paper_id == pid, cid
+    assert a.check().healthy and b.check().healthy
+
+    # A rebuild drops only the library's own collection.
+    a_name = a.storage.identity[1]
+    b.ingest([slice_file(4, "003")], rebuild=True)
+    exact(b, 4)
+    assert server_collections(chroma_server) == {a_name, b.storage.identity[1]}
+    exact(a, 10)
+
+
+def test_a_library_pointed_at_anothers_collection_is_refused_then_repaired(
+    tmp_path, chroma_server, open_library, slice_file
+):
+    chroma = {"host": "127.0.0.1", "port": chroma_server.port}
+    a = open_library(tmp_path / "a", chroma=chroma)
+    a.ingest([slice_file(8)])
+    a_name = a.storage.identity[1]
+
+    # Named by hand: refused, and repair cannot move it while the name is set.
+    named = open_library(tmp_path / "named", chroma={**chroma, "collection": a_name})
+    with pytest.raises(CollectionMismatch) as err:
+        named.ingest([slice_file(3, "003")])
+    msg = str(err.value)
+    assert "\n" not in msg and a_name in msg and "papers doctor --repair" in msg
+    with pytest.raises(StoreError, match="unset it"):
+        named.repair()
+
+    # Recorded in its catalogue (two stores from before library ids both used "papers").
+    b = open_library(tmp_path / "b", chroma=chroma)
+    b.ingest([slice_file(5, "003")])
+    b.storage.catalogue.set_meta("collection", a_name)
+    b.storage.__dict__.pop("identity")
+    b.storage.__dict__.pop("vectors")
+    with pytest.raises(CollectionMismatch):
+        b.search("weight quantization", mode="dense")
+    report = b.check()
+    assert report.collection_problem and report.vectors is None and not report.healthy
+    fixed = b.repair()
+    assert fixed.healthy, fixed.problems()
+    assert fixed.repaired[0].startswith("gave this library its own Chroma collection")
+    lid, name = b.storage.identity
+    assert name == f"papers-{lid}"
+    exact(b, 5)
+    exact(a, 8)
+    assert a.check().healthy
+
+
+def test_next_ingest_re_embeds_a_collection_the_server_lost(
+    tmp_path, chroma_server, open_library, slice_file
+):
+    chroma = {"host": "127.0.0.1", "port": chroma_server.port}
+    lib = open_library(tmp_path / "store", chroma=chroma)
+    path = slice_file(6)
+    lib.ingest([path])
+    name = lib.storage.identity[1]
+    lib.storage.vectors.collection()  # opened, then deleted behind its back
+    server_client(chroma_server).delete_collection(name)
+    lib.storage.vectors.reopen()
+    rep = lib.ingest([path])
+    assert (rep.added, rep.unchanged) == (0, 6)
+    exact(lib, 6)
+    assert lib.check().healthy

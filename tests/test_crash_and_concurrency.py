@@ -171,3 +171,44 @@ def test_readers_during_an_ingest(tmp_path, open_library):
     hits = reader.search(newcomer, k=3)
     assert hits[0].paper.title == newcomer
     assert_exact(reader, 150)
+
+
+SMALL_BATCHES = textwrap.dedent(
+    """
+    import sys
+    import rag.ingest
+    from rag.cli import main
+
+    rag.ingest.BATCH_PAPERS = 4  # many batches: the ingest is surely running when we look
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+
+
+def test_rebuild_while_an_ingest_runs_refuses_and_deletes_nothing(tmp_path, open_library):
+    store = tmp_path / "store"
+    kept = write_jsonl(tmp_path / "kept.jsonl", seed_records("003")[:6])
+    open_library(store).ingest([kept])
+    path = mixed_file(tmp_path, 40)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", SMALL_BATCHES, "ingest", "--store", str(store), str(path)],
+        cwd=ROOT,
+        env=ENV,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 300
+    while committed_papers(store) <= 6 and writer.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert writer.poll() is None, f"the ingest ended too soon: {writer.communicate()}"
+    rebuild = start("ingest", "--rebuild", "--store", str(store), str(kept))
+    _, err = rebuild.communicate(timeout=300)
+    assert rebuild.returncode == 2 and "Traceback" not in err, err
+    (line,) = err.strip().splitlines()
+    assert line.startswith("papers: another `papers ingest` is writing to ")
+    _, werr = writer.communicate(timeout=300)
+    assert writer.returncode == 0, werr
+    lib = open_library(store)
+    assert_exact(lib, 46)
+    assert lib.check().healthy

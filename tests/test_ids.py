@@ -64,3 +64,14 @@ def test_doi_forms(raw):
 
 def test_arxiv_id_wins_over_doi_and_title():
     assert paper_id("X", arxiv_id="2101.00001", doi="10.1/y") == "arxiv:2101.00001"
+
+
+def test_titles_in_other_scripts_get_their_own_ids():
+    # Once every title written only in Greek, Cyrillic or CJK letters normalised to "",
+    # so all of them shared one id and the second such paper was dropped.
+    titles = ["深度学习的研究", "强化学习综述", "Глубокое обучение", "Ηλεκτρονικά δίκτυα"]
+    assert len({paper_id(t) for t in titles}) == len(titles)
+    assert normalise_title("λ-Calculus, Again") == "λ calculus again"
+    # Latin-script titles keep the ids they always had.
+    assert normalise_title("Toward Moiré-Free Demosaicking") == "toward moire free demosaicking"
+    assert paper_id("Øresund") == paper_id("resund")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.errors import EmbedderMismatch
+from rag.errors import EmbedderMismatch, SourceError, StoreBusy, StoreError
 from tests.conftest import seed_records, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,7 +110,7 @@ def test_embedder_mismatch_is_one_line_naming_the_rebuild(tmp_path, open_library
     assert "\n" not in msg
     assert "ollama:other" in msg and "papers ingest --rebuild --embedder minilm" in msg
     with pytest.raises(EmbedderMismatch):
-        lib.ingest([tmp_path / "nothing.jsonl"])
+        lib.ingest([write_jsonl(tmp_path / "one.jsonl", seed_records("000")[:1])])
 
 
 def test_search_finds_a_paper_by_its_title(library, slice_file):
@@ -132,18 +132,17 @@ def test_cli_ingest_reports_bad_lines_and_stats_json(tmp_path):
     lines.insert(3, json.dumps({"title": "No abstract here", "abstract": ""}))
     path.write_text("\n".join(lines) + "\n")
     store = tmp_path / "store"
-    missing = tmp_path / "missing.csv"
 
-    run = papers_cli("ingest", "--store", str(store), str(path), str(missing))
+    # (A missing path now refuses the whole run before anything is read: rag/sources.)
+    run = papers_cli("ingest", "--store", str(store), str(path))
     assert run.returncode == 0, run.stderr
     assert "Traceback" not in run.stderr
     problem_lines = [ln for ln in run.stderr.splitlines() if ln.startswith("papers: ")]
-    assert problem_lines[0] == f"papers: {missing}: no such file or folder"
-    assert problem_lines[1].startswith(f"papers: {path}:2: broken JSON")
+    assert problem_lines[0].startswith(f"papers: {path}:2: broken JSON")
     assert (
-        problem_lines[2] == f"papers: {path}:4: title 'No abstract here' has no abstract; skipped"
+        problem_lines[1] == f"papers: {path}:4: title 'No abstract here' has no abstract; skipped"
     )
-    assert len(problem_lines) == 3
+    assert len(problem_lines) == 2
     assert any(f"{path}:2:" in ln for ln in problem_lines)
     assert any(f"{path}:4:" in ln for ln in problem_lines)
     assert (
@@ -172,3 +171,149 @@ def test_cli_embedder_mismatch_is_one_line_exit_2(tmp_path, open_library):
     assert "Traceback" not in run.stderr
     (line,) = run.stderr.strip().splitlines()
     assert line.startswith("papers: ") and "papers ingest --rebuild --embedder minilm" in line
+
+
+# -- rebuild takes the writer lock first ----------------------------------------------------
+
+
+def test_rebuild_under_a_running_ingest_refuses_and_keeps_the_store(
+    tmp_path, open_library, slice_file
+):
+    store = tmp_path / "store"
+    path = slice_file(12)
+    lib = open_library(store)
+    lib.ingest([path])
+    before = consistent(lib)
+    writer = open_library(store)  # stands for another `papers ingest`, holding the lock
+    with writer.storage.writing():
+        with pytest.raises(StoreBusy) as err:
+            lib.rebuild()
+        assert "another `papers ingest` is writing to" in str(err.value)
+        with pytest.raises(StoreBusy):
+            lib.ingest([path], rebuild=True)
+    assert open_library(store).paper_count() == 12
+    assert consistent(lib) == before
+    assert lib.search(seed_records("000")[0].title, k=1, mode="bm25")
+
+
+def test_ingest_with_rebuild_replaces_the_store(tmp_path, open_library, slice_file):
+    lib = open_library(tmp_path / "store")
+    lib.ingest([slice_file(6)])
+    rep = lib.ingest([slice_file(4, "003")], rebuild=True)
+    assert (rep.added, rep.unchanged) == (4, 0)
+    assert consistent(lib)["papers"] == 4
+    assert lib.check().healthy
+
+
+def test_rebuild_from_paths_without_papers_leaves_the_store(tmp_path, open_library, slice_file):
+    lib = open_library(tmp_path / "store")
+    lib.ingest([slice_file(5)])
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(SourceError) as err:
+        lib.ingest([empty], rebuild=True)
+    assert "left as it is" in str(err.value) and "\n" not in str(err.value)
+    assert consistent(lib)["papers"] == 5
+
+
+# -- a reader sees every committed paper in BM25 --------------------------------------------
+
+
+def test_bm25_finds_papers_committed_by_an_ingest_that_died_before_saving_it(
+    tmp_path, open_library, slice_file, monkeypatch
+):
+    store = tmp_path / "store"
+    first = open_library(store)
+    first.ingest([slice_file(4)])
+    recs = seed_records("003")[:8]
+
+    def killed(self):
+        raise KeyboardInterrupt  # the process dies after the batches, before BM25 is saved
+
+    monkeypatch.setattr("rag.storage.Storage.rebuild_lexical", killed)
+    with pytest.raises(KeyboardInterrupt):
+        first.ingest([write_jsonl(tmp_path / "more.jsonl", recs)])
+    monkeypatch.undo()
+
+    reader = open_library(store)
+    assert reader.paper_count() == 12
+    for r in recs:
+        hits = reader.search(r.title, k=3, mode="bm25")
+        assert hits and hits[0].paper.title == r.title
+    # The writer's own process, too, sees them.
+    assert first.search(recs[0].title, k=1, mode="bm25")[0].paper.title == recs[0].title
+
+
+# -- unusable --store paths are one line naming the path -------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["file", "under a file"])
+def test_store_that_cannot_be_a_folder_is_one_line(tmp_path, open_library, slice_file, kind):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file\n")
+    store = blocker if kind == "file" else blocker / "store"
+    lib = open_library(store)
+    for call in (
+        lambda: lib.ingest([slice_file(2)]),
+        lambda: lib.search("quantization"),
+        lambda: lib.stats(),
+        lambda: lib.check(),
+    ):
+        with pytest.raises(StoreError) as err:
+            call()
+        msg = str(err.value)
+        assert "\n" not in msg and str(store) in msg and "--store" in msg
+    assert blocker.read_text() == "a file\n"
+
+
+# -- one collection per library ---------------------------------------------------------------
+
+
+def test_new_store_names_its_collection_from_its_library_id(library, slice_file):
+    library.ingest([slice_file(3)])
+    lid, name = library.storage.identity
+    assert lid and name == f"papers-{lid}"
+    meta = library.storage.vectors.collection().metadata
+    assert meta["library_id"] == lid
+
+
+def test_store_from_before_library_ids_keeps_its_papers_collection(
+    tmp_path, open_library, slice_file
+):
+    store = tmp_path / "store"
+    old = open_library(store, chroma={"collection": "papers"})
+    old.ingest([slice_file(5)])
+    # Make it look like a store written by be5e778: no library id, an unclaimed collection.
+    col = old.storage.vectors.collection()
+    col.modify(metadata={"embedder": old.storage.embedder.name, "dim": 384})
+    cat = old.storage.catalogue
+    cat.db.execute("DELETE FROM meta WHERE key IN ('library_id', 'collection')")
+    ids_json = store / "bm25" / "ids.json"
+    saved = json.loads(ids_json.read_text())
+    del saved["library_id"]
+    ids_json.write_text(json.dumps(saved))
+    old.close()
+    old.storage.vectors.reopen()
+
+    lib = open_library(store)
+    lid, name = lib.storage.identity
+    assert name == "papers" and lid
+    title = seed_records("000")[1].title
+    assert lib.search(title, k=1, mode="dense")[0].paper.title == title
+    assert lib.storage.vectors.collection().metadata["library_id"] == lid  # claimed
+    assert lib.check().healthy
+
+
+def test_a_reader_open_across_a_rebuild_sees_the_new_store(tmp_path, open_library, slice_file):
+    store = tmp_path / "store"
+    open_library(store).ingest([slice_file(5)])
+    reader = open_library(store)
+    old = seed_records("000")[0].title
+    assert reader.search(old, k=1)[0].paper.title == old
+    open_library(store).ingest([slice_file(4, "003")], rebuild=True)  # another process, say
+    new = seed_records("003")[0].title
+    for mode in ("hybrid", "dense", "bm25"):
+        hits = reader.search(new, k=5, mode=mode)
+        assert hits[0].paper.title == new, mode
+        assert old not in [h.paper.title for h in hits], mode
+    assert reader.paper_count() == 4

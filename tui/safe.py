@@ -1,29 +1,22 @@
-"""Untrusted text (titles, abstracts, model output) made safe to show in a terminal."""
+"""Untrusted text (titles, abstracts, model output) made safe to show in a terminal.
+
+The sanitiser is rag's (``rag.plain``, ``rag.one_line``), so that the chat and the `papers`
+command strip the same things. It is imported on first use rather than here: the chat's first
+screen imports no rag module at all (tests/tui/test_entry.py).
+"""
 
 from __future__ import annotations
-
-import re
-
-# ESC sequences first (CSI, OSC, DCS/PM/APC strings, two-byte escapes), then the single
-# 8-bit C1 introducers, then every remaining C0/C1 control but newline and tab.
-_ESCAPES = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI
-    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC, ended by BEL or ST
-    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"  # DCS, SOS, PM, APC
-    r"|\x1b[ -/]*[0-~]?"  # other escapes
-    r"|\x9b[0-?]*[ -/]*[@-~]"  # 8-bit CSI
-    r"|\x9d[^\x07\x9c]*[\x07\x9c]?"  # 8-bit OSC
-)
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def plain(text: str | None) -> str:
     """``text`` without terminal escape sequences or control characters (bar newline and tab)."""
-    if not text:
-        return ""
-    return _CONTROLS.sub("", _ESCAPES.sub("", text.replace("\r\n", "\n")))
+    from rag import plain as _plain
+
+    return _plain(text)
 
 
 def one_line(text: str | None) -> str:
     """:func:`plain`, folded onto one line (for titles in lists)."""
-    return " ".join(plain(text).split())
+    from rag import one_line as _one_line
+
+    return _one_line(text)

@@ -6,7 +6,7 @@ from rag.errors import ConfigError, LLMError, ModelNotFound
 from rag.llm.base import ChatMessage, ChatModel, GenerationOptions, iterate_async
 from rag.llm.embedded import EmbeddedChat
 from rag.llm.fake import ScriptedChat
-from rag.llm.ollama import OllamaChat, ollama_chat_models
+from rag.llm.ollama import OllamaChat, check_ollama_host, ollama_chat_models
 from rag.settings import Settings
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "GenerationOptions",
     "OllamaChat",
     "ScriptedChat",
+    "check_ollama_host",
     "iterate_async",
     "make_chat_model",
     "ollama_chat_models",

@@ -68,6 +68,16 @@ class ChatModel(abc.ABC):
         """Strings that end the reply, beyond the model's own end of turn."""
         return ()
 
+    def writes_documents(self) -> bool:
+        """Whether the model continues the prompt as a plain document rather than chatting.
+
+        Such a model (a base model without a chat template) goes on past its answer to
+        invent the next "Question:" or excerpt, so the answer layer cuts its reply there.
+        A chat model's reply is its answer, even one that begins "Answer:". A method, not a
+        class flag: an embedded model knows whether it has a chat template only once loaded.
+        """
+        return False
+
     def check(self) -> None:  # noqa: B027 - optional hook
         """Raise an ``LLMError`` if the model cannot be used (called before first use)."""
 

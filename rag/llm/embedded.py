@@ -199,8 +199,15 @@ class EmbeddedChat(ChatModel):
         return self.count_tokens(plain_prompt(messages))
 
     def stop_strings(self) -> tuple[str, ...]:
+        if not self.writes_documents():
+            return (END_OF_TURN,)
         # A document model that finishes its answer goes on to write another excerpt.
         return (*PLAIN_STOPS, "\n\n[")
+
+    def writes_documents(self) -> bool:
+        """True for the packaged base model: no chat template, so it reads (and continues)
+        the plain document of :func:`plain_prompt`. Loads the model on first use."""
+        return not self._load().has_chat_template
 
     async def astream_chat(
         self, messages: Sequence[ChatMessage], options: GenerationOptions

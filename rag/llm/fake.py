@@ -14,12 +14,14 @@ class ScriptedChat(ChatModel):
     """Replies with queued texts, in order, streamed word by word.
 
     ``enqueue("text [1].", ...)`` queues replies; a callable reply gets the messages.
-    ``calls`` records every message list it was sent.
+    ``calls`` records every message list it was sent. ``documents=True`` makes it stand in
+    for a base model that writes documents (see ``ChatModel.writes_documents``).
     """
 
     model: str = "scripted"
     window: int = 8192
     delay_s: float = 0.0
+    documents: bool = False
     replies: list = field(default_factory=list)
     calls: list = field(default_factory=list)
 
@@ -32,6 +34,9 @@ class ScriptedChat(ChatModel):
 
     def context_window(self) -> int:
         return self.window
+
+    def writes_documents(self) -> bool:
+        return self.documents
 
     async def astream_chat(
         self, messages: Sequence[ChatMessage], options: GenerationOptions

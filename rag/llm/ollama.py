@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from rag.errors import BackendUnavailable, LLMError, LLMTimeout, ModelNotFound, StreamInterrupted
+from rag.errors import BackendUnavailable, LLMError, ModelNotFound
 from rag.llm.base import ChatMessage, ChatModel, GenerationOptions
+from rag.llm.ollama_errors import (
+    CONNECT_TIMEOUT_S,
+    DEFAULT_HOST,
+    METADATA_TIMEOUT_S,
+    call,
+    cause,
+    check_ollama_host,
+    choose_from,
+    import_ollama,
+    interrupted,
+    make_client,
+    missing_model_message,
+    sync_client,
+    translate,
+)
 
 if TYPE_CHECKING:
     import ollama
@@ -18,12 +32,14 @@ if TYPE_CHECKING:
 # httpx and ollama are imported where used: together they cost a fifth of a second, which
 # commands that never talk to Ollama should not pay.
 
-__all__ = ["DEFAULT_HOST", "OllamaChat", "ollama_chat_models"]
+__all__ = [
+    "DEFAULT_HOST",
+    "OllamaChat",
+    "check_ollama_host",
+    "import_ollama",
+    "ollama_chat_models",
+]
 
-DEFAULT_HOST = "http://127.0.0.1:11434"
-
-# Listing and showing models is quick on a live server; don't let a hung one stall startup.
-_METADATA_TIMEOUT_S = 10.0
 # Ollama's own default when neither the Modelfile nor the request sets num_ctx.
 _FALLBACK_WINDOW = 2048
 # Embedding-only architectures, for servers too old to report capabilities.
@@ -51,13 +67,13 @@ class OllamaChat(ChatModel):
         self.backend = "ollama"
         if not self.model:
             raise ValueError("OllamaChat needs a model name, e.g. OllamaChat(model='llama3.2')")
+        # A malformed address fails here, in words, rather than deep in httpx at first use.
+        self.host = check_ollama_host(self.host)
 
     # --- metadata (sync) -------------------------------------------------------------
 
     def _client(self) -> ollama.Client:
-        import ollama
-
-        return ollama.Client(host=self.host, timeout=min(self.timeout_s, _METADATA_TIMEOUT_S))
+        return sync_client(self.host, min(self.timeout_s, METADATA_TIMEOUT_S))
 
     def check(self) -> None:
         """Raise unless the server answers and has this model, able to chat."""
@@ -72,9 +88,9 @@ class OllamaChat(ChatModel):
         if _same_model(self.model, [name for name, _ in installed]):
             raise ModelNotFound(
                 f"Ollama model '{self.model}' cannot chat (it is an embedding model); "
-                f"{_choose_from(chat_models)}"
+                f"{choose_from(chat_models)}"
             )
-        raise ModelNotFound(_missing_model_message(self.model, chat_models))
+        raise ModelNotFound(missing_model_message(self.model, chat_models))
 
     def context_window(self) -> int:
         """The window from ``/api/show``: the Modelfile's ``num_ctx`` if set, capped at the
@@ -83,7 +99,7 @@ class OllamaChat(ChatModel):
             if self._window is None:
                 client = self._client()
                 try:
-                    shown = _call(lambda: client.show(self.model), self.host, self.model)
+                    shown = call(lambda: client.show(self.model), self.host, self.model)
                 except ModelNotFound:
                     self.check()  # raises the same error, listing the models there are
                     raise
@@ -99,13 +115,17 @@ class OllamaChat(ChatModel):
     ) -> AsyncIterator[str]:
         """Stream the reply's text deltas; raise an ``LLMError`` subclass on failure."""
         import httpx
-        import ollama
+
+        ollama = import_ollama()
 
         # A client per call: httpx's async pool belongs to one event loop, and the sync
         # twin runs each call on a fresh loop.
-        client = ollama.AsyncClient(
-            host=self.host, timeout=httpx.Timeout(options.timeout_s, connect=10.0)
+        client = make_client(
+            ollama.AsyncClient,
+            self.host,
+            httpx.Timeout(options.timeout_s, connect=min(options.timeout_s, CONNECT_TIMEOUT_S)),
         )
+        parts = 0  # stream objects received, text or not
         started = finished = False
         try:
             try:
@@ -119,6 +139,7 @@ class OllamaChat(ChatModel):
                     think=False,
                 )
                 async for part in stream:
+                    parts += 1
                     text = part.message.content if part.message else None
                     if text:
                         started = True
@@ -127,26 +148,22 @@ class OllamaChat(ChatModel):
                         finished = True
                         break
             except ollama.ResponseError as exc:
-                if exc.status_code == 404:
-                    raise ModelNotFound(
-                        _missing_model_message(self.model, await _achat_names(client))
-                    ) from None
-                raise _response_error(exc, started) from None
-            except (ConnectionError, httpx.ConnectError):
-                if started:
-                    raise _interrupted("the connection was refused") from None
-                raise _not_running(self.host) from None
-            except httpx.TimeoutException:
-                raise LLMTimeout(
-                    f"Ollama sent nothing for {options.timeout_s:g} s; the model may still be "
-                    "loading: try again, or raise llm.timeout_s"
-                ) from None
-            except (httpx.TransportError, json.JSONDecodeError) as exc:
-                raise _interrupted(_one_line(exc) or type(exc).__name__) from None
+                names = await _achat_names(client) if exc.status_code == 404 else []
+                raise translate(exc, self.host, self.model, names=names) from None
+            except Exception as exc:
+                raise translate(
+                    exc, self.host, self.model, chat=True, started=started,
+                    timeout_s=options.timeout_s,
+                ) from cause(exc)  # fmt: skip
         finally:
             await client.close()
+        if not finished and parts:
+            raise interrupted("the server ended the answer without its final message")
         if not finished:
-            raise _interrupted("the server ended the answer without its final message")
+            raise BackendUnavailable(
+                f"Ollama at {self.host} ended the answer before sending any of it; try again, "
+                "and check that OLLAMA_HOST points at an Ollama server"
+            )
 
 
 # --- discovery ------------------------------------------------------------------------
@@ -155,12 +172,11 @@ class OllamaChat(ChatModel):
 def ollama_chat_models(host: str = DEFAULT_HOST, timeout: float = 1.0) -> list[str]:
     """Installed models that can chat, most recently modified first.
 
-    Raises ``BackendUnavailable`` if nothing answers at ``host`` and ``LLMTimeout`` if the
-    server is too slow.
+    Raises ``ConfigError`` if ``host`` is no address, ``BackendUnavailable`` if nothing (or
+    something other than Ollama) answers there, ``LLMTimeout`` if the server is too slow.
     """
-    import ollama
-
-    client = ollama.Client(host=host, timeout=timeout)
+    host = check_ollama_host(host)
+    client = sync_client(host, timeout)
     try:
         return _chat_models(client, host)
     finally:
@@ -169,7 +185,7 @@ def ollama_chat_models(host: str = DEFAULT_HOST, timeout: float = 1.0) -> list[s
 
 def _installed(client: ollama.Client, host: str) -> list[tuple[str, str]]:
     """(name, family) of every installed model."""
-    listed = _call(client.list, host, "")
+    listed = call(client.list, host, "")
     out = []
     for m in listed.models:
         if m.model:
@@ -178,14 +194,11 @@ def _installed(client: ollama.Client, host: str) -> list[tuple[str, str]]:
 
 
 def _chat_models(client: ollama.Client, host: str) -> list[str]:
-    import httpx
-    import ollama
-
     chat = []
     for name, family in _installed(client, host):
         try:
-            caps = client.show(name).capabilities
-        except (ollama.ResponseError, httpx.HTTPError, ConnectionError):
+            caps = call(lambda name=name: client.show(name), host, name).capabilities
+        except LLMError:
             caps = None  # judge by name and family below
         if caps is not None:
             if "completion" in caps:
@@ -241,59 +254,3 @@ def _full_name(name: str) -> str:
 
 def _same_model(name: str, names: Sequence[str]) -> bool:
     return _full_name(name) in {_full_name(n) for n in names}
-
-
-def _choose_from(names: Sequence[str]) -> str:
-    if names:
-        return "choose one of: " + ", ".join(names)
-    return "pull a chat model with `ollama pull llama3.2` or use --llm embedded"
-
-
-def _missing_model_message(model: str, chat_models: Sequence[str]) -> str:
-    missing = f"Ollama has no model '{model}'; run `ollama pull {model}`"
-    return f"{missing} or {_choose_from(chat_models)}" if chat_models else missing
-
-
-def _not_running(host: str) -> BackendUnavailable:
-    return BackendUnavailable(
-        f"Ollama is not running at {host}; start it with `ollama serve` or use --llm embedded"
-    )
-
-
-def _interrupted(why: str) -> StreamInterrupted:
-    return StreamInterrupted(f"the Ollama stream stopped part-way: {why}; try again")
-
-
-def _response_error(exc: ollama.ResponseError, started: bool) -> LLMError:
-    text = _one_line(exc.error)
-    if started or exc.status_code < 0:  # an {"error": ...} line inside the stream
-        return LLMError(f"Ollama failed while answering: {text}")
-    return LLMError(f"Ollama refused the request (HTTP {exc.status_code}): {text}")
-
-
-def _one_line(value: object) -> str:
-    return " ".join(str(value).split())
-
-
-def _call(fn: Any, host: str, model: str) -> Any:
-    """Run a sync client call, translating its failures into our errors."""
-    import httpx
-    import ollama
-
-    try:
-        return fn()
-    except ollama.ResponseError as exc:
-        if exc.status_code == 404 and model:
-            raise ModelNotFound(_missing_model_message(model, [])) from None
-        raise _response_error(exc, False) from None
-    except (ConnectionError, httpx.ConnectError):
-        raise _not_running(host) from None
-    except httpx.TimeoutException:
-        raise LLMTimeout(
-            f"Ollama at {host} did not answer in time; check that `ollama serve` is healthy "
-            "or use --llm embedded"
-        ) from None
-    except httpx.TransportError as exc:
-        raise BackendUnavailable(
-            f"Ollama at {host} dropped the connection ({_one_line(exc)}); check `ollama serve`"
-        ) from None

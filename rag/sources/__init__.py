@@ -2,11 +2,13 @@
 
 Every reader streams (a 500 MB file never sits in memory), yields ``Record``s and reports
 ``Problem``s (file, line, what is wrong) instead of raising, so one bad line never stops
-the rest of a file.
+the rest of a file; a file in a format papers does not read is refused whole, in one line.
+``read_papers`` turns the records of many inputs into papers by id.
 """
 
 from __future__ import annotations
 
+from rag.sources.papers import paper_from_record, read_papers
 from rag.sources.readers import (
     FORMATS,
     Problem,
@@ -16,4 +18,13 @@ from rag.sources.readers import (
     iter_records,
 )
 
-__all__ = ["FORMATS", "Problem", "Record", "detect_format", "expand_paths", "iter_records"]
+__all__ = [
+    "FORMATS",
+    "Problem",
+    "Record",
+    "detect_format",
+    "expand_paths",
+    "iter_records",
+    "paper_from_record",
+    "read_papers",
+]

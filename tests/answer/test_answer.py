@@ -70,7 +70,8 @@ async def test_sources_come_first_and_deltas_join_to_the_raw_text(papers, embedd
 
 
 async def test_invented_followup_question_is_cut(papers, embedder, settings):
-    chat = ScriptedChat().enqueue(
+    # Only a model that writes documents (the embedded base model) invents the next question.
+    chat = ScriptedChat(documents=True).enqueue(
         "AWQ does not need backpropagation or reconstruction [1]. "
         "AWQ does not need backpropagation or reconstruction [1].\nQuestion: What is PB-LLM?"
     )

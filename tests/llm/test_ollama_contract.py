@@ -16,7 +16,13 @@ from rag.errors import (
     ModelNotFound,
     StreamInterrupted,
 )
-from rag.llm import EmbeddedChat, OllamaChat, make_chat_model, ollama_chat_models
+from rag.llm import (
+    EmbeddedChat,
+    OllamaChat,
+    check_ollama_host,
+    make_chat_model,
+    ollama_chat_models,
+)
 from rag.llm.base import ChatMessage, GenerationOptions
 from rag.settings import LLMSettings, Settings
 from tests.support.ollama_standin import OllamaStandin, chat_model, embedding_model
@@ -240,7 +246,8 @@ async def test_a_server_error_carries_the_servers_words(ollama_server: OllamaSta
         await collect(chat(ollama_server))
     assert type(exc.value) is LLMError
     assert assert_one_line(exc) == (
-        "Ollama refused the request (HTTP 500): llama runner process has terminated: exit status 2"
+        "Ollama failed (HTTP 500): llama runner process has terminated: exit status 2; "
+        "try again, or see `ollama serve`'s log"
     )
 
 
@@ -309,3 +316,40 @@ def test_other_choices(dead_host: str) -> None:
         make_chat_model(settings, "embedded:gemma")
     with pytest.raises(BackendUnavailable, match="not running"):
         make_chat_model(settings, "ollama")
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "http://127.0.0.1:11434",
+        "localhost:11434",
+        "0.0.0.0",
+        ":11434",
+        "https://ollama.example.com/proxy/",
+        "http://[::1]:11434",
+        " http://127.0.0.1:11434 ",
+    ],
+)
+def test_every_address_the_ollama_client_takes_is_accepted(host: str) -> None:
+    assert check_ollama_host(host) == host.strip()
+    assert OllamaChat(model="m", host=host).host == host.strip()
+
+
+@pytest.mark.parametrize(
+    ("host", "why"),
+    [
+        ("http://127.0.0.1:99999", "Port out of range"),
+        ("http://127.0.0.1:0", "port 0"),
+        ("http://256.1.1.1:11434", "Invalid IPv4 address"),
+        ("htp://127.0.0.1", "htp:// is not http:// or https://"),
+        ("http://local host", "contains a space"),
+        ("  ", "empty"),
+    ],
+)
+def test_a_malformed_address_is_one_config_error(host: str, why: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        OllamaChat(model="m", host=host)
+    message = assert_one_line(exc)
+    assert repr(host) in message and why in message and "OLLAMA_HOST" in message
+    with pytest.raises(ConfigError):
+        ollama_chat_models(host)

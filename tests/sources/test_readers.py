@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from rag.errors import SourceError
 from rag.ids import paper_id
 from rag.sources import Problem, expand_paths, iter_records
 from rag.sources.readers import detect_format
@@ -20,11 +21,13 @@ SEED_PAGES = {
         "On Scaling Contrastive Representations for Low-Resource Speech Recognition",
         "Interpretable Computer Vision Models through Adversarial Training: Unveiling the "
         "Robustness-Interpretability Connection",
-        "TaskExpert: Dynamically Assembling Multi-Task Representations with Memorial Mixture-of-Experts",
+        "TaskExpert: Dynamically Assembling Multi-Task Representations with Memorial "
+        "Mixture-of-Experts",
     ),
     "001": (
         53,
-        "Causal de Finetti: On the Identification of Invariant Causal Structure in Exchangeable Data",
+        "Causal de Finetti: On the Identification of Invariant Causal Structure in "
+        "Exchangeable Data",
         "Random Field Augmentations for Self-Supervised Representation Learning",
         "Exploring Conditional Multi-Modal Prompts for Zero-shot HOI Detection",
     ),
@@ -249,6 +252,8 @@ def test_pages_title_without_abstract(tmp_path):
 
 
 def test_latin1_bytes_cost_one_line(tmp_path):
+    # Not UTF-8 costs the line (it used to be read as Windows-1252: a guess, and junk when
+    # wrong); the lines around it are read.
     path = tmp_path / "latin.jsonl"
     good = json.dumps({"title": "Plain", "abstract": ABSTRACT}).encode()
     latin = json.dumps(
@@ -256,9 +261,8 @@ def test_latin1_bytes_cost_one_line(tmp_path):
     ).encode("latin-1")
     path.write_bytes(good + b"\n" + latin + b"\n" + good.replace(b"Plain", b"After") + b"\n")
     records, problems = read(path)
-    assert [r.title for r in records] == ["Plain", "Caf\u00e9 models", "After"]
-    assert [(p.path, p.line) for p in problems] == [(str(path), 2)]
-    assert "UTF-8" in problems[0].message
+    assert [r.title for r in records] == ["Plain", "After"]
+    assert [str(p) for p in problems] == [f"{path}:2: not UTF-8; line skipped"]
 
 
 def test_binary_file_is_skipped_with_a_problem(tmp_path):
@@ -266,20 +270,23 @@ def test_binary_file_is_skipped_with_a_problem(tmp_path):
     path.write_bytes(b"%PDF-1.7\n\x00\x00\xff\xfe" * 50)
     records, problems = read(path)
     assert records == []
-    assert [(p.path, p.line) for p in problems] == [(str(path), 1)]
-    assert "binary" in problems[0].message
+    assert [(p.path, p.line) for p in problems] == [(str(path), 0)]
+    assert "binary" in problems[0].message and "JSONL" in problems[0].message
 
 
-def test_missing_path_and_the_rest_still_read(tmp_path):
+def test_missing_path_is_an_error_before_anything_is_read(tmp_path):
+    # A typo is not an input with nothing in it: the run stops, naming the path.
     good = tmp_path / "good.jsonl"
     good.write_text(json.dumps({"title": "Good", "abstract": ABSTRACT}) + "\n")
     missing = tmp_path / "nope.jsonl"
     problems: list[Problem] = []
-    files = expand_paths([missing, good], problems.append)
-    assert files == [good]
-    assert [(p.path, p.message) for p in problems] == [(str(missing), "no such file or folder")]
-    assert str(problems[0]) == f"{missing}: no such file or folder"
-    assert [r.title for f in files for r in iter_records(f, problems.append)] == ["Good"]
+    with pytest.raises(SourceError) as err:
+        expand_paths([good, missing], problems.append)
+    assert str(err.value) == f"{missing}: no such file or folder; nothing was read"
+    assert problems == []
+    other = tmp_path / "other.csv"
+    with pytest.raises(SourceError, match=f"{missing}, {other}; nothing was read"):
+        expand_paths([missing, good, other], problems.append)
 
 
 def test_folder_expansion_skips_hidden_files(tmp_path):
@@ -311,12 +318,12 @@ def test_large_file_streams_in_bounded_memory(tmp_path):
     size = path.stat().st_size
     tracemalloc.start()
     try:
-        count = 0
+        count, last = 0, ""
         for rec in iter_records(path, lambda p: pytest.fail(str(p))):
-            count += 1
+            count, last = count + 1, rec.title
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert count == n
-    assert rec.title == f"Title {n - 1}"
+    assert last == f"Title {n - 1}"
     assert peak < size / 50, f"peak {peak} bytes for a {size} byte file"

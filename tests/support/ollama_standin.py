@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -72,21 +72,33 @@ class Reply:
     """One scripted answer to a ``/api/chat`` request.
 
     ``chunks`` are the content deltas, streamed in order. ``drop_after`` closes the
-    connection after that many chunks (no final chunk, no terminating HTTP chunk).
-    ``delay_s`` waits before the response headers (a model still loading); ``chunk_delay_s``
-    waits before each chunk. ``done=False`` ends the HTTP response cleanly but without the
+    connection after that many chunks (no final chunk, no terminating HTTP chunk);
+    ``hang_up`` closes it before sending anything, headers included. ``delay_s`` waits
+    before the response headers (a model still loading); ``chunk_delay_s`` waits before
+    each chunk; ``stall_after`` chunks, the stream stops for ``stall_s`` (a server that
+    hangs mid-answer). ``done=False`` ends the HTTP response cleanly but without the
     ``done: true`` object. ``error`` is ``(status, message)`` sent instead of a reply;
-    ``stream_error`` is an ``{"error": ...}`` line sent after the chunks.
+    ``stream_error`` is an ``{"error": ...}`` line sent after the chunks; ``raw_lines``
+    are sent as they are after the chunks (a broken server: ``b"not json"``, ``b"[1]"``).
+    ``body`` replaces the whole response: ``status``, ``content_type`` and these bytes
+    (an HTML error page from a proxy, a JSON error that is no object).
     """
 
     chunks: list[str]
     drop_after: int | None = None
+    hang_up: bool = False
     delay_s: float = 0.0
     chunk_delay_s: float = 0.0
+    stall_after: int | None = None
+    stall_s: float = 0.0
     done: bool = True
     done_reason: str = "stop"
     error: tuple[int, str] | None = None
     stream_error: str | None = None
+    raw_lines: list[bytes] = field(default_factory=list)
+    body: bytes | None = None
+    status: int = 200
+    content_type: str = "application/x-ndjson"
 
 
 @dataclass
@@ -137,6 +149,7 @@ class OllamaStandin:
         self.replies: deque[Reply] = deque()
         self.requests: list[RecordedRequest] = []
         self.default_reply = "Hello from the stand-in."
+        self.foreign: tuple[int, str, bytes] | None = None
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -153,6 +166,29 @@ class OllamaStandin:
         """Queue an HTTP error answer to the next chat request."""
         self.replies.append(Reply(chunks=[], error=(status, message)))
         return self
+
+    def respond(
+        self, status: int, body: bytes | str, content_type: str = "text/html; charset=utf-8"
+    ) -> OllamaStandin:
+        """Queue a whole response of any status, type and body to the next chat request."""
+        data = body.encode() if isinstance(body, str) else body
+        self.replies.append(Reply(chunks=[], body=data, status=status, content_type=content_type))
+        return self
+
+    def impersonate(
+        self, status: int, body: bytes | str, content_type: str = "text/html; charset=utf-8"
+    ) -> OllamaStandin:
+        """Answer every request, on every path, with this response: another web server
+        where OLLAMA_HOST points. ``impersonate`` again with ``status=0`` to stop."""
+        data = body.encode() if isinstance(body, str) else body
+        self.foreign = (status, content_type, data) if status else None
+        return self
+
+    def reset(self) -> None:
+        """Forget queued replies, recorded requests and any impersonation."""
+        self.replies.clear()
+        self.requests.clear()
+        self.foreign = None
 
     def chat_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path == "/api/chat"]
@@ -243,8 +279,25 @@ class _Handler(BaseHTTPRequestHandler):
     def _error(self, status: int, message: str) -> None:
         self._send_json(status, {"error": message})
 
+    def _send_raw(self, status: int, content_type: str, data: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _foreign(self) -> bool:
+        """Answer as the other server the stand-in impersonates, if it does."""
+        if self.owner.foreign is None:
+            return False
+        self._send_raw(*self.owner.foreign)
+        return True
+
     def _write_chunk(self, obj: Any) -> None:
-        line = json.dumps(obj).encode() + b"\n"
+        self._write_raw_line(json.dumps(obj).encode())
+
+    def _write_raw_line(self, data: bytes) -> None:
+        line = data + b"\n"
         self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
         self.wfile.flush()
 
@@ -266,6 +319,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         self.owner.requests.append(RecordedRequest("GET", self.path, None))
+        if self._foreign():
+            return
         if self.path == "/":
             data = b"Ollama is running"
             self.send_response(200)
@@ -285,6 +340,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.owner.requests.append(RecordedRequest("POST", self.path, body))
         routes = {"/api/chat": self._chat, "/api/show": self._show, "/api/embed": self._embed}
         handler = routes.get(self.path)
+        if self._foreign():
+            return
         if handler is None:
             self._send_404()
         elif err is not None:
@@ -373,8 +430,14 @@ class _Handler(BaseHTTPRequestHandler):
         if reply is None:
             reply = Reply(chunks=split_tokens(self.owner.default_reply))
         self.owner.sleep(reply.delay_s)
+        if reply.hang_up:
+            self._drop_connection()
+            return
         if reply.error is not None:
             self._error(*reply.error)
+            return
+        if reply.body is not None:
+            self._send_raw(reply.status, reply.content_type, reply.body)
             return
         if body.get("stream") is False:
             self._chat_whole(name, reply)
@@ -403,13 +466,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _chat_stream(self, name: str, reply: Reply) -> None:
         self.send_response(200)
-        self.send_header("Content-Type", "application/x-ndjson")
+        self.send_header("Content-Type", reply.content_type)
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         for i, text in enumerate(reply.chunks):
             if reply.drop_after is not None and i >= reply.drop_after:
                 self._drop_connection()
                 return
+            if reply.stall_after is not None and i == reply.stall_after:
+                self.owner.sleep(reply.stall_s)
             self.owner.sleep(reply.chunk_delay_s)
             self._write_chunk(
                 {
@@ -422,6 +487,8 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.drop_after is not None:
             self._drop_connection()
             return
+        for line in reply.raw_lines:
+            self._write_raw_line(line)
         if reply.stream_error is not None:
             self._write_chunk({"error": reply.stream_error})
         elif reply.done:
