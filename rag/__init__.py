@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from rag.errors import (
     BackendUnavailable,
+    CollectionMismatch,
     ConfigError,
     EmbedderMismatch,
     FilterError,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from rag.answer import AnswerDone, AnswerEvent, SourcesReady, TextDelta
     from rag.conversation import Conversation
     from rag.display import one_line, plain
+    from rag.doctor import HealthReport
     from rag.embedders import EmbeddingCache
     from rag.filters import Filters, parse_years, years_label
     from rag.ids import normalise_title
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
 _LAZY = {
     **{name: "rag.answer" for name in ("AnswerDone", "AnswerEvent", "SourcesReady", "TextDelta")},
     "Conversation": "rag.conversation",
+    "HealthReport": "rag.doctor",
     **{name: "rag.display" for name in ("one_line", "plain")},
     "EmbeddingCache": "rag.embedders",
     **{name: "rag.filters" for name in ("Filters", "parse_years", "years_label")},
@@ -61,8 +64,7 @@ _LAZY = {
     "Library": "rag.library",
     **{name: "rag.llm" for name in ("ChatModel", "ScriptedChat", "ollama_chat_models")},
     **{
-        name: "rag.references"
-        for name in ("paper_url", "references_bibtex", "references_markdown")
+        name: "rag.references" for name in ("paper_url", "references_bibtex", "references_markdown")
     },
     "Settings": "rag.settings",
     "split_sentences": "rag.text",
@@ -101,6 +103,8 @@ __all__ = [
     "Paper",
     "PapersError",
     "QueryError",
+    "CollectionMismatch",
+    "HealthReport",
     "ScriptedChat",
     "Settings",
     "SourceError",

@@ -280,7 +280,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     else:
         for line in report.lines():
             print(plain(line))
-    return 0 if report.healthy else 1
+    return 0 if report.healthy else 3  # 1 is an unexpected error
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
@@ -382,7 +382,8 @@ def main(argv: list[str] | None = None) -> int:
     This is the one place where a failure becomes what the user sees: one line on stderr
     (``papers: ...``) and a non-zero code, whatever raised it; ``--debug`` (before the
     command) or ``PAPERS_DEBUG=1`` adds the traceback. Codes: 2 a refusal (a ``PapersError``
-    or a usage error), 1 an unexpected error, 130 interrupted, 141 stdout closed early.
+    or a usage error), 1 an unexpected error, 3 `papers doctor` found problems, 130
+    interrupted, 141 stdout closed early.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     # Read here, not through Settings: loading the settings is one of the things that can fail.

@@ -105,3 +105,26 @@ def test_next_ingest_re_embeds_vectors_lost_since(lib, slice_file):
     assert (rep.added, rep.unchanged) == (0, 8)
     exact(lib)
     assert lib.check().healthy
+
+
+@pytest.mark.slow
+def test_papers_doctor_command_reports_and_repairs(tmp_path, slice_file):
+    import subprocess
+    import sys
+
+    def papers(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "rag", *args], capture_output=True, text=True, timeout=300
+        )
+
+    store = tmp_path / "store"
+    assert papers("ingest", "--store", str(store), str(slice_file(5))).returncode == 0
+    healthy = papers("doctor", "--store", str(store))
+    assert healthy.returncode == 0 and healthy.stdout.strip().endswith("healthy"), healthy
+    shutil.rmtree(store / "bm25")
+    sick = papers("doctor", "--store", str(store))
+    assert sick.returncode == 3, sick
+    assert "problem     the BM25 index is missing" in sick.stdout
+    fixed = papers("doctor", "--repair", "--store", str(store))
+    assert fixed.returncode == 0 and "repaired" in fixed.stdout, fixed
+    assert papers("doctor", "--json", "--store", str(store)).returncode == 0
