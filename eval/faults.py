@@ -396,9 +396,9 @@ def run_kills(work: Path, kills: int, seed: int, say: Callable[[str], None]) -> 
     full = time.perf_counter() - t0
     want = _count(ref)
     rng = random.Random(seed)
-    store = work / "kill-store"
     outcomes = []
     for i in range(kills):
+        store = work / f"kill-store-{i}"  # a fresh store each time: a kill mid-ingest
         delay = rng.uniform(0.3, full)
         say(f"kill {i + 1}/{kills} after {delay:.1f} s")
         proc = subprocess.Popen(
