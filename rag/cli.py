@@ -12,10 +12,11 @@ from typing import NoReturn
 
 from rag import PapersError, one_line, plain
 
-# These two hand every argument to their own program unchanged (`papers eval --compare A B`,
-# `papers chat --help`), so argparse never sees them: its REMAINDER refused a first argument
-# that looked like an option.
-PASS_THROUGH = {"eval": "eval", "chat": "tui"}
+# These hand every argument to their own program unchanged (`papers eval --compare A B`,
+# `papers bench --quick --store S`, `papers chat --help`), so argparse never sees them: its
+# REMAINDER refused a first argument that looked like an option, and declaring the bench's
+# options here as well kept two lists to hold equal.
+PASS_THROUGH = {"eval": "eval", "chat": "tui", "bench": "eval.bench"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -112,39 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--bibtex", metavar="FILE", help="also write the cited papers as BibTeX")
 
-    # Listed for `papers --help` only: main() hands them to their programs before parsing.
+    # Listed for `papers --help` only: main() hands these to their programs before parsing.
     sub.add_parser(
         "eval", help="score answer quality on a dataset (runs `python -m eval`; see its --help)"
     )
     sub.add_parser("chat", help="the chat app (runs `python -m tui`; see its --help)")
 
-    # The options of `python -m eval.bench`, declared here too so that they show in --help;
-    # tests/eval/test_bench.py keeps the two lists equal.
-    p = sub.add_parser(
+    sub.add_parser(
         "bench",
-        help="speed against the standard llama-index pipeline (runs `python -m eval.bench`)",
-    )
-    p.add_argument("--out", default="bench-out", help="folder for bench.json (default ./bench-out)")
-    p.add_argument(
-        "--quick",
-        action="store_true",
-        help="only re-ingest, retrieval and time to sources, on an existing --store (< 2 min)",
-    )
-    p.add_argument("--store", help="for --quick: a store that already holds the seeds")
-    p.add_argument(
-        "--scale",
-        default="10000,50000",
-        help="synthetic chunk counts, comma-separated (1000000 allowed; default 10000,50000)",
-    )
-    p.add_argument(
-        "--scale-only",
-        action="store_true",
-        help="only the synthetic scale steps (e.g. --scale-only --scale 1000000, about 30 min)",
-    )
-    p.add_argument("--seeds", help="the seed corpus (default: ../shared/seeds beside the repo)")
-    p.add_argument(
-        "--llm",
-        help="answer backends to time, comma-separated (default none,embedded; none with --quick)",
+        help="speed against the standard llama-index pipeline "
+        "(runs `python -m eval.bench`; see its --help)",
     )
 
     p = sub.add_parser(
@@ -347,19 +325,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    # A process boundary, not an import: rag never imports eval, where the bench lives.
-    argv = [sys.executable, "-m", "eval.bench", "--out", args.out, "--scale", args.scale]
-    for flag in ("store", "seeds", "llm"):
-        if getattr(args, flag):
-            argv += [f"--{flag}", getattr(args, flag)]
-    argv += [f"--{f.replace('_', '-')}" for f in ("quick", "scale_only") if getattr(args, f)]
-    os.execv(sys.executable, argv)
-    return 0  # pragma: no cover
-
-
 def run_module(module: str, args: list[str]) -> int:
-    """`papers chat|eval ARGS`: become `python -m MODULE ARGS`, every argument unchanged."""
+    """`papers chat|eval|bench ARGS`: become `python -m MODULE ARGS`, every argument unchanged."""
     # A process boundary, not an import: rag never imports the tui or eval packages.
     os.execv(sys.executable, [sys.executable, "-m", module, *args])
     return 0  # pragma: no cover (execv does not return)
@@ -372,7 +339,6 @@ COMMANDS = {
     "ask": cmd_ask,
     "remove": cmd_remove,
     "doctor": cmd_doctor,
-    "bench": cmd_bench,
 }
 
 
