@@ -672,8 +672,7 @@ def _meta(opts: BenchOptions, llms: Sequence[str]) -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    # `papers bench` declares the same options (rag/cli.py) and passes them on to this one;
-    # tests/eval/test_bench.py keeps the two lists equal.
+    # `papers bench ARGS` hands ARGS to this parser unchanged (rag/cli.py's PASS_THROUGH).
     p = argparse.ArgumentParser(
         prog="papers bench",
         description="Speed against the standard llama-index pipeline, as ratios.",
