@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from rag.llm import ChatModel, ScriptedChat, ollama_chat_models
     from rag.references import paper_url, references_bibtex, references_markdown
     from rag.settings import Settings
+    from rag.sources.readers import FORMATS
     from rag.text import split_sentences
     from rag.types import Answer, Chunk, Citation, Hit, Paper, Timings
 
@@ -67,6 +68,7 @@ _LAZY = {
         name: "rag.references" for name in ("paper_url", "references_bibtex", "references_markdown")
     },
     "Settings": "rag.settings",
+    "FORMATS": "rag.sources.readers",
     "split_sentences": "rag.text",
     **{name: "rag.types" for name in ("Answer", "Chunk", "Citation", "Hit", "Paper", "Timings")},
 }
@@ -92,6 +94,7 @@ __all__ = [
     "Conversation",
     "EmbedderMismatch",
     "EmbeddingCache",
+    "FORMATS",
     "FilterError",
     "Filters",
     "Hit",

@@ -10,7 +10,7 @@ import traceback
 from pathlib import Path
 from typing import NoReturn
 
-from rag import PapersError, one_line, plain
+from rag import FORMATS, PapersError, one_line, plain
 
 # These hand every argument to their own program unchanged (`papers eval --compare A B`,
 # `papers bench --quick --store S`, `papers chat --help`), so argparse never sees them: its
@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         "paths", nargs="+", help="files or folders: listing pages, JSONL, CSV, arXiv metadata"
     )
     p.add_argument(
-        "--format", choices=["pages", "jsonl", "csv", "arxiv"], help="override format detection"
+        "--format", choices=FORMATS, help="override format detection"
     )
     p.add_argument("--rebuild", action="store_true", help="forget the store and build it anew")
     p.add_argument("--json", action="store_true", help="print the report as JSON")

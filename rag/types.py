@@ -24,6 +24,8 @@ class Paper:
     url: str | None = None
     categories: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
+    citekey: str | None = None
+    bibtex: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -24,6 +24,8 @@ def paper_from_record(rec: Record) -> Paper:
         url=rec.url,
         categories=rec.categories,
         sources=(rec.source,),
+        citekey=rec.citekey,
+        bibtex=rec.bibtex,
     )
 
 

@@ -36,6 +36,10 @@ class Record:
     doi: str | None = None
     url: str | None = None
     categories: tuple[str, ...] = field(default_factory=tuple)
+    # The key the user's reference manager gave the entry (BibTeX citekey, RIS ID, CSL id).
+    citekey: str | None = None
+    # The user's original entry as BibTeX, every field kept, to write back for citing.
+    bibtex: str | None = None
 
 
 ProblemSink = Callable[[Problem], None]
