@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 from rag.chunking import content_hash
 from rag.doctor import fix_vectors
 from rag.errors import SourceError
-from rag.sources import Problem, read_papers
+from rag.sources import Problem, Record, read_papers
+from rag.sources.papers import collect_papers
 from rag.types import Chunk, Paper
 
 if TYPE_CHECKING:
@@ -77,11 +78,13 @@ def ingest(
     rebuild: bool = False,
     progress: Callable[[int, int], None] | None = None,
     on_problem: Callable[[Problem], None] | None = None,
+    records: Iterable[tuple[str, Record]] | None = None,
 ) -> IngestReport:
     """Bring the store in step with ``paths``. ``progress(done, total)`` is called per batch.
 
-    With ``rebuild``, the store is forgotten first, inside the writer lock (so never under
-    another running ingest), and only once ``paths`` gave at least one paper.
+    ``records`` (``(where, record)`` pairs, e.g. fetched from an API) are added beside the
+    files' records. With ``rebuild``, the store is forgotten first, inside the writer lock
+    (so never under another running ingest), and only once the inputs gave a paper.
     """
     t0 = time.perf_counter()
     rep = IngestReport()
@@ -93,7 +96,15 @@ def ingest(
             on_problem(p)
 
     with storage.writing():
-        papers, rep.records = read_papers(paths, report, fmt=fmt)
+        if paths:
+            papers, rep.records = read_papers(paths, report, fmt=fmt)
+        else:
+            papers, rep.records = {}, 0
+        if records is not None:
+            more, n = collect_papers(records, report)
+            # Files first: a paper also met in a file keeps the file's record.
+            papers = {**more, **papers}
+            rep.records += n
         if rebuild:
             if not papers:
                 raise SourceError(

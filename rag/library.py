@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from rag.doctor import HealthReport
     from rag.ingest import IngestReport
     from rag.llm.base import ChatModel
-    from rag.sources import Problem
+    from rag.sources import Problem, Record
 
 
 class Library:
@@ -79,14 +79,16 @@ class Library:
     # -- writing ----------------------------------------------------------------
     def ingest(
         self,
-        paths: Iterable[str | Path],
+        paths: Iterable[str | Path] = (),
         *,
         fmt: str | None = None,
         rebuild: bool = False,
         progress: Callable[[int, int], None] | None = None,
         on_problem: Callable[[Problem], None] | None = None,
+        records: Iterable[tuple[str, Record]] | None = None,
     ) -> IngestReport:
-        """Add or update papers from files/folders; returns an ``IngestReport``.
+        """Add or update papers from files/folders and ``(where, Record)`` pairs (papers
+        fetched from an API); returns an ``IngestReport``.
 
         ``rebuild=True`` forgets the store first, inside the writer lock (``ingest --rebuild``).
         """
@@ -99,6 +101,7 @@ class Library:
             rebuild=rebuild,
             progress=progress,
             on_problem=on_problem,
+            records=records,
         )
 
     def remove(

@@ -34,39 +34,48 @@ def read_papers(
 ) -> tuple[dict[str, Paper], int]:
     """Papers by id from all inputs, and the number of records read.
 
-    A paper met twice keeps one record and both sources. Met again with a different
-    abstract, the first is kept and the second reported: which one is right is not ours to
-    guess, and keeping both under one id is impossible.
-
     Raises:
         SourceError: a path does not exist, or ``fmt`` is not a format; nothing is read.
     """
     if fmt is not None and fmt not in FORMATS:
         raise SourceError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     files = expand_paths(paths, report)
+    located = ((str(path), rec) for path in files for rec in iter_records(path, report, fmt=fmt))
+    return collect_papers(located, report)
+
+
+def collect_papers(
+    records: Iterable[tuple[str, Record]], report: ProblemSink
+) -> tuple[dict[str, Paper], int]:
+    """Papers by id from ``(where, record)`` pairs (``where``: the file or API the record came
+    from, for problem lines), and the number of records.
+
+    A paper met twice keeps one record and both sources. Met again with a different
+    abstract, the first is kept and the second reported: which one is right is not ours to
+    guess, and keeping both under one id is impossible.
+    """
     papers: dict[str, Paper] = {}
     first_met: dict[str, str] = {}
     n = 0
-    for path in files:
-        for rec in iter_records(path, report, fmt=fmt):
-            n += 1
-            p = paper_from_record(rec)
-            seen = papers.get(p.paper_id)
-            if seen is None:
-                papers[p.paper_id] = p
-                first_met[p.paper_id] = f"{path}:{rec.line}"
-            elif seen.abstract != p.abstract:
-                same = _what_is_same(p)
-                report(
-                    Problem(
-                        str(path),
-                        rec.line,
-                        f"{same} as {first_met[p.paper_id]} with a different abstract; "
-                        "kept the first",
-                    )
+    for where, rec in records:
+        n += 1
+        p = paper_from_record(rec)
+        seen = papers.get(p.paper_id)
+        if seen is None:
+            papers[p.paper_id] = p
+            first_met[p.paper_id] = f"{where}:{rec.line}" if rec.line else where
+        elif seen.abstract != p.abstract:
+            same = _what_is_same(p)
+            report(
+                Problem(
+                    where,
+                    rec.line,
+                    f"{same} as {first_met[p.paper_id]} with a different abstract; "
+                    "kept the first",
                 )
-            elif rec.source not in seen.sources:
-                papers[p.paper_id] = replace(seen, sources=(*seen.sources, rec.source))
+            )
+        elif rec.source not in seen.sources:
+            papers[p.paper_id] = replace(seen, sources=(*seen.sources, rec.source))
     return papers, n
 
 
