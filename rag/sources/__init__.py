@@ -1,8 +1,11 @@
-"""Readers for the inputs papers understands: listing-page dumps, JSONL/CSV, arXiv metadata.
+"""Readers for the inputs papers understands: listing-page dumps, JSONL/CSV, arXiv metadata,
+and reference-manager exports (BibTeX, RIS, CSL-JSON).
 
-Every reader streams (a 500 MB file never sits in memory), yields ``Record``s and reports
-``Problem``s (file, line, what is wrong) instead of raising, so one bad line never stops
-the rest of a file; a file in a format papers does not read is refused whole, in one line.
+Every reader yields ``Record``s and reports ``Problem``s (file, line, what is wrong) instead
+of raising, so one bad entry never stops the rest of a file; a file in a format papers does
+not read is refused whole, in one line. Readers stream (a 500 MB file never sits in memory),
+except BibTeX and CSL-JSON, whose parsers need the whole text (rag/sources/bibtex.py says
+what that costs).
 ``read_papers`` turns the records of many inputs into papers by id.
 """
 

@@ -19,7 +19,7 @@ from rag.sources.fields import (
     too_long,
     year_in,
 )
-from rag.sources.record import Problem, ProblemSink, Record
+from rag.sources.record import MissingAbstract, Problem, ProblemSink, Record
 from rag.sources.textfile import MAX_LINE_CHARS, Encoding, numbered_lines, open_text, unreadable
 
 
@@ -47,6 +47,10 @@ def _record(
         abstract, why = f.required_text("abstract")
         if not why and not abstract:
             why = f"title {title[:60]!r} has no abstract; skipped"
+            # Carried for `papers ingest --enrich`, which looks the abstract up.
+            rec = Record(title=title, abstract="", source=source, line=n, **meta)
+            report(MissingAbstract(where, n, why, rec))
+            return None
         elif why:
             why += "; record skipped"
         elif len(abstract) > ABSTRACT_MAX_CHARS:

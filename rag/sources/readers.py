@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from rag.errors import SourceError
+from rag.sources.bibtex import read_bibtex
+from rag.sources.csljson import looks_like_csl, read_csljson
 from rag.sources.fielded import loads, read_arxiv, read_csv, read_jsonl
 from rag.sources.pages import looks_like_pages, read_pages
 from rag.sources.record import Problem, ProblemSink, Record
-from rag.sources.textfile import Encoding, Head, read_head
+from rag.sources.ris import read_ris
+from rag.sources.textfile import UTF8, Encoding, Head, read_head
+from rag.sources.zotero import is_sqlite, read_zotero
 
 __all__ = [
     "BINARY",
@@ -26,12 +31,31 @@ __all__ = [
     "iter_records",
 ]
 
-FORMATS = ("pages", "jsonl", "csv", "arxiv")
-_FORMAT_NAMES = "listing pages, JSONL, CSV, arXiv metadata"
+Reader = Callable[[Path, Encoding, str, ProblemSink], Iterator[Record]]
+
+# Each format's reader; a new format is one line here (and its detection in `_format_of`).
+READERS: dict[str, Reader] = {
+    "pages": read_pages,
+    "jsonl": read_jsonl,
+    "csv": read_csv,
+    "arxiv": read_arxiv,
+    "bibtex": read_bibtex,
+    "ris": read_ris,
+    "csljson": read_csljson,
+    "zotero": read_zotero,
+}
+FORMATS = tuple(READERS)
+_FORMAT_NAMES = (
+    "listing pages, JSONL, CSV, arXiv metadata, BibTeX, RIS, CSL-JSON, Zotero's zotero.sqlite"
+)
 NOT_A_FORMAT = f"not a format papers reads ({_FORMAT_NAMES}); use --format to force one"
 BINARY = f"binary file, not text; papers reads {_FORMAT_NAMES}"
 
 _JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
+_BIBTEX_SUFFIXES = (".bib", ".bibtex")
+# An entry's first line (`@article{key,`, `@string(...`); `%` lines before it are comments.
+_BIBTEX_ENTRY = re.compile(r"^\s*@[A-Za-z]+\s*[{(]")
+_RIS_START = re.compile(r"^TY  - ")
 
 
 def expand_paths(paths: Iterable[str | Path], report: ProblemSink) -> list[Path]:
@@ -81,13 +105,17 @@ class _Sniffed:
 def detect_format(path: Path) -> str | None:
     """The format of ``path`` from its name and first bytes; None if papers does not read it.
 
-    Detection is positive: a file is listing pages only if it reads like one, so a BibTeX or
-    RIS file is refused whole instead of being read as pages of junk titles.
+    Detection is positive: a file is in a format only if it reads like one (or is named
+    so), so a file in none of them is refused whole instead of being read as pages of junk.
     """
     return _sniff(path).fmt
 
 
 def _sniff(path: Path) -> _Sniffed:
+    # SQLite is binary: a Zotero library is told by its header before the binary refusal
+    # (read_zotero refuses, in one line, an SQLite file that is not a Zotero library).
+    if is_sqlite(path):
+        return _Sniffed("zotero", UTF8)  # the encoding is unused; SQLite text is UTF-8
     head = read_head(path)
     if head.encoding is None:
         return _Sniffed(None, None, BINARY)
@@ -101,8 +129,19 @@ def _format_of(path: Path, head: Head) -> str | None:
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return "csv"
+    if suffix in _BIBTEX_SUFFIXES:
+        return "bibtex"
+    if suffix == ".ris":
+        return "ris"
     lines = head.lines
+    text = [s.lstrip("\ufeff") for s in lines if s.strip("\ufeff \t\r")]
+    if text and _RIS_START.match(text[0]):
+        return "ris"
+    if _BIBTEX_ENTRY.match(next((s for s in text if not s.lstrip().startswith("%")), "")):
+        return "bibtex"
     first = head.text.lstrip("\ufeff \t\r\n")[:1]
+    if first == "[" and looks_like_csl(head.text):
+        return "csljson"
     if first == "{" or suffix in _JSON_SUFFIXES:
         obj = _first_object(lines)
         if obj is not None:
@@ -162,7 +201,7 @@ def iter_records(
         return
     fmt = fmt or sniffed.fmt
     assert fmt is not None
-    reader = {"pages": read_pages, "jsonl": read_jsonl, "arxiv": read_arxiv, "csv": read_csv}[fmt]
+    reader = READERS[fmt]
     said = 0
 
     def counted(p: Problem) -> None:

@@ -43,3 +43,11 @@ class Record:
 
 
 ProblemSink = Callable[[Problem], None]
+
+
+@dataclass(frozen=True)
+class MissingAbstract(Problem):
+    """An entry read whole but without an abstract: skipped, and carried so that
+    ``papers ingest --enrich`` can look its abstract up (OpenAlex) and store it then."""
+
+    record: Record | None = None

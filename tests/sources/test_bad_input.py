@@ -444,9 +444,7 @@ pip install something
 @pytest.mark.parametrize(
     "name, content",
     [
-        ("refs.bib", BIBTEX),
-        ("refs.ris", RIS),
-        ("refs.txt", BIBTEX),  # the name does not matter
+        # BibTeX and RIS are read now: tests/sources/test_reference_formats.py.
         ("README.md", MARKDOWN),
         ("data.json", json.dumps([good(1), good(2)], indent=2)),
         ("page.html", f"<html><body><h1>Title</h1><p>{ABSTRACT}</p></body></html>\n"),
