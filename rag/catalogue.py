@@ -12,42 +12,25 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from rag.catalogue_schema import (
+    META_COLUMNS,
+    PAPER_COLUMNS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    add_aliases,
+    meta_values,
+    migrate,
+    paper_from_row,
+)
 from rag.errors import StoreError
 from rag.types import Chunk, Paper
 
 # The collection every store used before stores had their own (see ``Catalogue.identity``).
 LEGACY_COLLECTION = "papers"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS papers (
-    paper_id TEXT PRIMARY KEY,
-    title TEXT NOT NULL,
-    abstract TEXT NOT NULL,
-    authors TEXT NOT NULL DEFAULT '[]',
-    year INTEGER,
-    arxiv_id TEXT,
-    doi TEXT,
-    url TEXT,
-    categories TEXT NOT NULL DEFAULT '[]',
-    sources TEXT NOT NULL DEFAULT '[]',
-    content_hash TEXT NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS chunks (
-    chunk_id TEXT PRIMARY KEY,
-    paper_id TEXT NOT NULL REFERENCES papers(paper_id) ON DELETE CASCADE,
-    idx INTEGER NOT NULL,
-    text TEXT NOT NULL,
-    embed_text TEXT NOT NULL,
-    n_tokens INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS chunks_paper ON chunks(paper_id);
-"""
 
 
 class Catalogue:
@@ -61,7 +44,10 @@ class Catalogue:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
-            self.db.executescript(_SCHEMA)
+            self.db.executescript(SCHEMA)
+            if self.get_meta("schema") != SCHEMA_VERSION:
+                with self._writing() as cur:
+                    migrate(cur)
             self._file = _file_id(path)
         except (OSError, sqlite3.Error) as exc:
             if path.parent.is_dir() and not os.access(path.parent, os.W_OK):
@@ -168,27 +154,35 @@ class Catalogue:
             )
         return ids
 
-    def commit_papers(self, items: list[tuple[Paper, str, list[Chunk]]]) -> None:
-        """Write papers with their chunks in one transaction and bump the generation."""
+    def commit_papers(
+        self,
+        items: list[tuple[Paper, str, list[Chunk]]],
+        *,
+        keys: Mapping[str, Iterable[str]] | None = None,
+        auto_citekeys: Container[str] = (),
+    ) -> None:
+        """Write papers with their chunks and alias keys (theirs and ``keys[paper_id]``) in
+        one transaction and bump the generation. ``auto_citekeys``: ids of papers whose
+        citekey was generated, not given by their source."""
         now = time.time()
         with self._writing() as cur:
             for paper, digest, chunks in items:
                 cur.execute("DELETE FROM chunks WHERE paper_id=?", (paper.paper_id,))
+                meta = meta_values(paper, paper.paper_id in auto_citekeys)
+                # An upsert, not INSERT OR REPLACE: a replaced row is a deleted one, and the
+                # delete would take the paper's alias keys with it.
                 cur.execute(
-                    "INSERT OR REPLACE INTO papers VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    f"INSERT INTO papers ({PAPER_COLUMNS}) VALUES ({','.join('?' * 15)}) "
+                    "ON CONFLICT(paper_id) DO UPDATE SET "
+                    + ", ".join(f"{c}=excluded.{c}" for c in PAPER_COLUMNS.split(", ")[1:]),
                     (
                         paper.paper_id,
                         paper.title,
                         paper.abstract,
-                        json.dumps(list(paper.authors)),
-                        paper.year,
-                        paper.arxiv_id,
-                        paper.doi,
-                        paper.url,
-                        json.dumps(list(paper.categories)),
-                        json.dumps(list(paper.sources)),
+                        *meta[:7],
                         digest,
                         now,
+                        *meta[7:],
                     ),
                 )
                 cur.executemany(
@@ -198,7 +192,57 @@ class Catalogue:
                         for c in chunks
                     ],
                 )
+            add_aliases(cur, [p for p, _, _ in items], keys or {})
             self._bump(cur)
+
+    def update_metadata(
+        self,
+        papers: list[Paper],
+        *,
+        keys: Mapping[str, Iterable[str]] | None = None,
+        auto_citekeys: Container[str] = (),
+    ) -> None:
+        """Rewrite what papers say about themselves (sources, DOI, citekey...), not their
+        title or abstract: nothing to re-chunk or re-embed."""
+        if not papers:
+            return
+        with self._writing() as cur:
+            cur.executemany(
+                f"UPDATE papers SET {', '.join(f'{c}=?' for c in META_COLUMNS)} WHERE paper_id=?",
+                [(*meta_values(p, p.paper_id in auto_citekeys), p.paper_id) for p in papers],
+            )
+            add_aliases(cur, papers, keys or {})
+            self._bump(cur)
+
+    def lookup_aliases(self, keys: Iterable[str]) -> dict[str, str]:
+        """Alias key -> paper id, for the keys some stored paper has."""
+        wanted = list(dict.fromkeys(keys))
+        out: dict[str, str] = {}
+        for i in range(0, len(wanted), 500):
+            part = wanted[i : i + 500]
+            q = f"SELECT key, paper_id FROM aliases WHERE key IN ({','.join('?' * len(part))})"
+            out.update(self.db.execute(q, part))
+        return out
+
+    def citekey_owner(self, citekey: str) -> str | None:
+        """The paper holding ``citekey`` (compared without case, as BibTeX does), if any."""
+        row = self.db.execute(
+            "SELECT paper_id FROM papers WHERE citekey = ? COLLATE NOCASE LIMIT 1", (citekey,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def auto_citekeys(self, paper_ids: Iterable[str]) -> set[str]:
+        """Which of these papers have a generated citekey (not one their source gave)."""
+        ids = list(paper_ids)
+        out: set[str] = set()
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            q = (
+                "SELECT paper_id FROM papers WHERE citekey_auto=1 "
+                f"AND paper_id IN ({','.join('?' * len(part))})"
+            )
+            out.update(r[0] for r in self.db.execute(q, part))
+        return out
 
     def update_sources(self, updates: dict[str, list[str]]) -> None:
         if not updates:
@@ -228,19 +272,22 @@ class Catalogue:
         out: dict[str, Paper] = {}
         for i in range(0, len(ids), 500):
             part = ids[i : i + 500]
-            q = f"SELECT * FROM papers WHERE paper_id IN ({','.join('?' * len(part))})"
+            marks = ",".join("?" * len(part))
+            q = f"SELECT {PAPER_COLUMNS} FROM papers WHERE paper_id IN ({marks})"
             for row in self.db.execute(q, part):
-                out[row[0]] = _paper(row)
+                out[row[0]] = paper_from_row(row)
         return out
 
     def iter_papers(self) -> Iterator[Paper]:
-        for row in self.db.execute("SELECT * FROM papers ORDER BY title"):
-            yield _paper(row)
+        for row in self.db.execute(f"SELECT {PAPER_COLUMNS} FROM papers ORDER BY title"):
+            yield paper_from_row(row)
 
     def find_titles(self, text: str) -> list[Paper]:
         return [
-            _paper(r)
-            for r in self.db.execute("SELECT * FROM papers WHERE title LIKE ?", (f"%{text}%",))
+            paper_from_row(r)
+            for r in self.db.execute(
+                f"SELECT {PAPER_COLUMNS} FROM papers WHERE title LIKE ?", (f"%{text}%",)
+            )
         ]
 
     def chunk_texts(self) -> tuple[list[str], list[str], list[str]]:
@@ -305,21 +352,6 @@ class Catalogue:
             for s in json.loads(raw):
                 counts[s] = counts.get(s, 0) + 1
         return dict(sorted(counts.items()))
-
-
-def _paper(row: tuple) -> Paper:
-    return Paper(
-        paper_id=row[0],
-        title=row[1],
-        abstract=row[2],
-        authors=tuple(json.loads(row[3])),
-        year=row[4],
-        arxiv_id=row[5],
-        doi=row[6],
-        url=row[7],
-        categories=tuple(json.loads(row[8])),
-        sources=tuple(json.loads(row[9])),
-    )
 
 
 def _file_id(path: Path) -> tuple[int, int]:

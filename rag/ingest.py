@@ -13,17 +13,18 @@ never before it.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.chunking import content_hash
 from rag.doctor import fix_vectors
 from rag.errors import SourceError
-from rag.sources import Problem, Record, read_papers
-from rag.sources.papers import collect_papers
+from rag.reconcile import Plan, plan
+from rag.sources import Problem, Record
+from rag.sources.papers import collect, read_records
 from rag.types import Chunk, Paper
 
 if TYPE_CHECKING:
@@ -39,6 +40,10 @@ class IngestReport:
     added: int = 0
     updated: int = 0
     unchanged: int = 0
+    # Papers read under another id than the paper they are (its DOI where the store had its
+    # title), merged into that paper (``rag.reconcile``).
+    merged: int = 0
+    # Papers whose sources or other metadata changed, with nothing to re-embed.
     sources_updated: int = 0
     records: int = 0
     chunks_embedded: int = 0
@@ -54,6 +59,7 @@ class IngestReport:
             "added": self.added,
             "updated": self.updated,
             "unchanged": self.unchanged,
+            "merged": self.merged,
             "sources_updated": self.sources_updated,
             "records": self.records,
             "chunks_embedded": self.chunks_embedded,
@@ -65,8 +71,9 @@ class IngestReport:
     def summary(self) -> str:
         return (
             f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
-            f"{self.skipped} skipped ({self.records} records read, {self.chunks_embedded} chunks "
-            f"embedded, {self.seconds:.1f} s)"
+            f"{self.skipped} skipped, {self.merged} merged into papers met under other ids "
+            f"({self.records} records read, "
+            f"{self.chunks_embedded} chunks embedded, {self.seconds:.1f} s)"
         )
 
 
@@ -96,17 +103,16 @@ def ingest(
             on_problem(p)
 
     with storage.writing():
+        inputs: list[Iterable[tuple[str, Record]]] = []
         if paths:
-            papers, rep.records = read_papers(paths, report, fmt=fmt)
-        else:
-            papers, rep.records = {}, 0
+            inputs.append(read_records(paths, report, fmt=fmt))
         if records is not None:
-            more, n = collect_papers(records, report)
             # Files first: a paper also met in a file keeps the file's record.
-            papers = {**more, **papers}
-            rep.records += n
+            inputs.append(records)
+        got = collect(itertools.chain(*inputs), report)
+        rep.records = got.records
         if rebuild:
-            if not papers:
+            if not got.papers:
                 raise SourceError(
                     f"no papers were read from {', '.join(map(str, paths))}; the store at "
                     f"{storage.store_dir} was left as it is rather than rebuilt empty"
@@ -115,24 +121,10 @@ def ingest(
         cat = storage.catalogue
         storage.check_embedder(write=True)
         _recover(storage)
-        known = cat.hashes()
-        known_sources = cat.sources_of(pid for pid in papers if pid in known)
-        todo: list[tuple[Paper, str]] = []
-        source_updates: dict[str, list[str]] = {}
-        for pid, paper in papers.items():
-            digest = content_hash(paper)
-            old_sources = known_sources.get(pid, [])
-            merged = list(dict.fromkeys([*old_sources, *paper.sources]))
-            if pid not in known:
-                rep.added += 1
-                todo.append((replace(paper, sources=tuple(merged)), digest))
-            elif known[pid] != digest:
-                rep.updated += 1
-                todo.append((replace(paper, sources=tuple(merged)), digest))
-            else:
-                rep.unchanged += 1
-                if merged != old_sources:
-                    source_updates[pid] = merged
+        writes = plan(cat, got, report)
+        rep.added, rep.updated, rep.unchanged = writes.added, writes.updated, writes.unchanged
+        rep.merged = got.merged + writes.merged
+        todo = writes.todo
         if progress:
             progress(0, len(todo))
         if todo:
@@ -140,12 +132,12 @@ def ingest(
             done = 0
             for i in range(0, len(todo), BATCH_PAPERS):
                 batch = todo[i : i + BATCH_PAPERS]
-                rep.chunks_embedded += _write_batch(storage, batch)
+                rep.chunks_embedded += _write_batch(storage, batch, writes)
                 done += len(batch)
                 if progress:
                     progress(done, len(todo))
-        cat.update_sources(source_updates)
-        rep.sources_updated = len(source_updates)
+        cat.update_metadata(writes.metadata, keys=writes.keys, auto_citekeys=writes.auto_citekeys)
+        rep.sources_updated = len(writes.metadata)
         if todo or storage.saved_lexical_state() != "current":
             storage.rebuild_lexical()
         cat.set_meta("pending", "0")
@@ -153,7 +145,7 @@ def ingest(
     return rep
 
 
-def _write_batch(storage: Storage, batch: list[tuple[Paper, str]]) -> int:
+def _write_batch(storage: Storage, batch: list[tuple[Paper, str]], writes: Plan) -> int:
     chunker = storage.chunker
     items: list[tuple[Paper, str, list[Chunk]]] = []
     all_chunks: list[Chunk] = []
@@ -168,7 +160,7 @@ def _write_batch(storage: Storage, batch: list[tuple[Paper, str]]) -> int:
         vectors,
         [c.paper_id for c in all_chunks],
     )
-    storage.catalogue.commit_papers(items)
+    storage.catalogue.commit_papers(items, keys=writes.keys, auto_citekeys=writes.auto_citekeys)
     storage.vectors.delete(sorted(stale - {c.chunk_id for c in all_chunks}))
     return len(all_chunks)
 

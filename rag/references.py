@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 
-from rag.text import STOPWORDS
+from rag.citekeys import generate_citekey, unique_citekey
 from rag.types import Answer, Paper
 
 __all__ = ["paper_url", "references_bibtex", "references_markdown"]
@@ -24,13 +23,21 @@ def paper_url(paper: Paper) -> str | None:
 
 
 def references_markdown(answer: Answer) -> str:
-    """The answer's citations as a Markdown list: number, title, paper id and link."""
+    """The answer's citations as a Markdown list: number, title, citekey, paper id and link.
+
+    The citekey is written pandoc's way (``[@lin2024awq]``): what a researcher types to cite
+    the paper from the ``--bibtex`` file.
+    """
     papers = {h.paper.paper_id: h.paper for h in answer.sources}
     lines = []
     for c in sorted(answer.citations, key=lambda c: c.n):
         paper = papers.get(c.paper_id)
         url = c.url or (paper_url(paper) if paper else None)
-        line = f"{c.n}. {_md_escape(c.title)} (`{c.paper_id}`)"
+        citekey = c.citekey or (paper.citekey if paper else None)
+        line = f"{c.n}. {_md_escape(c.title)}"
+        if citekey:
+            line += f" [@{_md_escape(citekey)}]"
+        line += f" (`{c.paper_id}`)"
         if url:
             line += f" <{url}>"
         lines.append(line)
@@ -51,56 +58,45 @@ def _bibtex_escape(text: str) -> str:
     return "".join(_BIBTEX_SPECIAL.get(ch, ch) for ch in " ".join(text.split()))
 
 
-def _ascii_word(text: str) -> str:
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]", "", folded.lower())
-
-
-def _bibtex_key(paper: Paper) -> str:
-    surname = ""
-    if paper.authors:
-        first = paper.authors[0]
-        surname = _ascii_word(
-            first.split(",")[0] if "," in first else first.split()[-1] if first.split() else ""
-        )
-    title_word = next(
-        (
-            _ascii_word(w)
-            for w in paper.title.split()
-            if _ascii_word(w) and _ascii_word(w) not in STOPWORDS
-        ),
-        "",
-    )
-    year = str(paper.year or "")
-    key = f"{surname}{year}{title_word}" if surname else f"{title_word}{year}"
-    return key or f"paper{year}"
+# The head of an entry, "@article{key," (or with parentheses): where its key is.
+_ENTRY_HEAD = re.compile(r"^(\s*@\s*[A-Za-z]+\s*[{(]\s*)([^,\s]*)(\s*,)")
 
 
 def references_bibtex(papers: Sequence[Paper]) -> str:
-    """BibTeX entries for ``papers``: @misc for arXiv preprints, @article with a DOI."""
+    """BibTeX entries for ``papers``, each under the paper's citekey.
+
+    A paper read from the user's reference manager is written as the user's own entry,
+    every field as it was (only its key changes, when it clashed with another paper's);
+    any other paper gets a generated entry: @misc for arXiv preprints, @article with a DOI.
+    """
     entries: list[str] = []
-    used: dict[str, int] = {}
+    used: set[str] = set()
     for paper in papers:
-        key = _bibtex_key(paper)
-        if key in used:
-            used[key] += 1
-            key = f"{key}{chr(ord('a') + used[key] - 2) if used[key] <= 27 else used[key]}"
+        key = unique_citekey(paper.citekey or generate_citekey(paper), used)
+        used.add(key.casefold())
+        original = (paper.bibtex or "").strip()
+        head = _ENTRY_HEAD.match(original)
+        if head:
+            entries.append(f"{head[1]}{key}{head[3]}{original[head.end() :]}")
         else:
-            used[key] = 1
-        kind = "article" if paper.doi and not paper.arxiv_id else "misc"
-        fields = [("title", "{" + _bibtex_escape(paper.title) + "}")]
-        if paper.authors:
-            fields.append(("author", " and ".join(_bibtex_escape(a) for a in paper.authors)))
-        if paper.year:
-            fields.append(("year", str(paper.year)))
-        if paper.arxiv_id:
-            fields += [("eprint", paper.arxiv_id), ("archivePrefix", "arXiv")]
-        if paper.doi:
-            fields.append(("doi", _bibtex_escape(paper.doi)))
-        url = paper_url(paper)
-        if url:
-            fields.append(("url", url.replace("{", "%7B").replace("}", "%7D")))
-        fields.append(("note", f"papers id: {_bibtex_escape(paper.paper_id)}"))
-        body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields)
-        entries.append(f"@{kind}{{{key},\n{body}\n}}")
+            entries.append(_generated_entry(paper, key))
     return "\n\n".join(entries) + ("\n" if entries else "")
+
+
+def _generated_entry(paper: Paper, key: str) -> str:
+    kind = "article" if paper.doi and not paper.arxiv_id else "misc"
+    fields = [("title", "{" + _bibtex_escape(paper.title) + "}")]
+    if paper.authors:
+        fields.append(("author", " and ".join(_bibtex_escape(a) for a in paper.authors)))
+    if paper.year:
+        fields.append(("year", str(paper.year)))
+    if paper.arxiv_id:
+        fields += [("eprint", paper.arxiv_id), ("archivePrefix", "arXiv")]
+    if paper.doi:
+        fields.append(("doi", _bibtex_escape(paper.doi)))
+    url = paper_url(paper)
+    if url:
+        fields.append(("url", url.replace("{", "%7B").replace("}", "%7D")))
+    fields.append(("note", f"papers id: {_bibtex_escape(paper.paper_id)}"))
+    body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields)
+    return f"@{kind}{{{key},\n{body}\n}}"
