@@ -60,3 +60,7 @@ class StreamInterrupted(LLMError):
 
 class CollectionMismatch(StoreError):
     """The Chroma collection holds another library's vectors (two libraries on one server)."""
+
+
+class RemoteError(PapersError):
+    """An online service (arXiv, OpenAlex) failed or refused after its retries."""
