@@ -6,6 +6,7 @@ from rag.errors import ConfigError, LLMError, ModelNotFound
 from rag.llm.base import ChatMessage, ChatModel, GenerationOptions, iterate_async
 from rag.llm.embedded import EmbeddedChat
 from rag.llm.fake import ScriptedChat
+from rag.llm.llamaindex_llm import LlamaIndexChat, is_llamaindex_llm
 from rag.llm.ollama import OllamaChat, check_ollama_host, ollama_chat_models
 from rag.settings import Settings
 
@@ -14,9 +15,11 @@ __all__ = [
     "ChatModel",
     "EmbeddedChat",
     "GenerationOptions",
+    "LlamaIndexChat",
     "OllamaChat",
     "ScriptedChat",
     "check_ollama_host",
+    "as_chat_model",
     "iterate_async",
     "make_chat_model",
     "ollama_chat_models",
@@ -60,6 +63,23 @@ def make_chat_model(settings: Settings, backend: str | None = None) -> ChatModel
             return _ollama(settings, found)
         return EmbeddedChat(n_threads=settings.llm.n_threads)
     raise ConfigError(f"unknown LLM backend {choice!r}; choose {_CHOICES}")
+
+
+def as_chat_model(llm: object) -> ChatModel:
+    """``llm=`` given as an object: a ``ChatModel`` as it is, a llama-index ``LLM`` (e.g.
+    ``OpenAILike`` for LM Studio, llama.cpp's server or vLLM) wrapped in ``LlamaIndexChat``.
+
+    Raises:
+        ConfigError: for anything else.
+    """
+    if isinstance(llm, ChatModel):
+        return llm
+    if is_llamaindex_llm(llm):
+        return LlamaIndexChat(llm=llm)
+    raise ConfigError(
+        f"llm= takes a backend name ({_CHOICES}), a ChatModel or a llama-index LLM, "
+        f"not {type(llm).__name__}"
+    )
 
 
 def _ollama(settings: Settings, model: str) -> OllamaChat:
