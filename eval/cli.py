@@ -13,7 +13,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate answer quality on a dev set, offline. "
         "Or compare two reports: --compare A/report.json B/report.json",
     )
-    p.add_argument("dataset", nargs="?", help="dev-set JSONL (e.g. eval/dev.jsonl)")
+    p.add_argument("dataset", nargs="?",
+                   help="dev-set JSONL (e.g. eval/dev.jsonl), or a BEIR folder (corpus.jsonl, "
+                   "queries.jsonl, qrels/): see `python -m eval.beir --help`")  # fmt: skip
     p.add_argument("--store", help="library folder (default: the user data dir; env PAPERS_STORE)")
     p.add_argument("--llm", default="none",
                    help="none (extractive, default), embedded, auto or ollama:MODEL")
@@ -61,6 +63,15 @@ def _ids(text: str | None) -> list[str] | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    from eval.beir import is_beir_dir
+
+    # A BEIR folder is a retrieval benchmark, not a dev set: it has its own options
+    # (--modes, --split), so it goes to its own command whole.
+    if any(is_beir_dir(a) for a in argv if not a.startswith("-")):
+        from eval.beir import main as beir_main
+
+        return beir_main(argv)
     args = build_parser().parse_args(argv)
     if args.compare:
         from eval.report import compare
@@ -73,6 +84,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.dataset:
         build_parser().error("give a dataset JSONL, or --compare A B")
+    if Path(args.dataset).is_dir():
+        print(f"papers-eval: {args.dataset} is a folder but not a BEIR benchmark (it needs "
+              "corpus.jsonl, queries.jsonl and qrels/); a dev set is a JSONL file",
+              file=sys.stderr)  # fmt: skip
+        return 1
     if not Path(args.dataset).is_file():
         print(f"papers-eval: no such dataset: {args.dataset}", file=sys.stderr)
         return 1
