@@ -1,27 +1,23 @@
 """A conversation: its turns and stable citation numbers, saving and restoring it, and
-turning a follow-up question into a standalone one for retrieval."""
+turning a follow-up question into a standalone one for retrieval (``rag.followup`` decides
+which questions follow up)."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rag.followup import anaphora, decide
 from rag.llm.base import ChatMessage, ChatModel, GenerationOptions, iterate_async
 from rag.prompts import CONDENSE_PROMPT
 from rag.text import content_words, strip_markers
-from rag.types import Answer, Citation, Hit, Paper, Timings
+from rag.types import Answer, Citation, Hit, Paper, Sentence, Timings
+
+# What the decision searches with: the library's search, its k and filters bound.
+Search = Callable[[str], list[Hit]]
 
 __all__ = ["Conversation", "acondense_question", "condense_question", "is_followup"]
-
-_FOLLOWUP_PRONOUNS = frozenset({"it", "its", "they", "their", "them", "this", "that", "these",
-                                "those", "he", "she", "his", "her"})  # fmt: skip
-_FOLLOWUP_PHRASES = re.compile(
-    r"\bthe (paper|papers|method|methods|approach|model|technique|authors|same|above)\b", re.I
-)
-# Questions with fewer content words than this are read as follow-ups in a conversation.
-_FOLLOWUP_MAX_CONTENT_WORDS = 3
 
 
 @dataclass
@@ -92,14 +88,18 @@ def _answer_from_dict(d: Mapping[str, Any], abstracts: Mapping[str, str]) -> Ans
         ),
         declined=d.get("declined", False),
         standalone_question=d.get("standalone_question"),
+        sentences=[Sentence(**s) for s in d.get("sentences", [])],
+        note=d.get("note", ""),
     )
 
 
 def is_followup(question: str) -> bool:
-    words = re.findall(r"[a-z']+", question.lower())
-    if any(w in _FOLLOWUP_PRONOUNS for w in words) or _FOLLOWUP_PHRASES.search(question):
-        return True
-    return len(content_words(question)) < _FOLLOWUP_MAX_CONTENT_WORDS
+    """True when words of ``question`` point back to an earlier turn ("it", "the second one").
+
+    Only the words: :func:`acondense_question` given a ``search`` also decides from what the
+    question finds on its own (see ``rag.followup``).
+    """
+    return anaphora(question) is not None
 
 
 def _heuristic_condense(question: str, conversation: Conversation) -> str:
@@ -126,18 +126,33 @@ def _clean_condensed(text: str) -> str:
     return line.strip("\"' ")
 
 
-async def acondense_question(
-    question: str, conversation: Conversation, chat: ChatModel | None = None
-) -> str:
-    """A follow-up question made standalone, for retrieval.
+def _previous_papers(conversation: Conversation) -> list[Paper] | None:
+    return [h.paper for h in conversation.turns[-1][1].sources] if conversation.turns else None
 
-    Without a model, or with one that cannot condense (``ChatModel.can_condense``: the
-    embedded base model), the previous question's words and the titles of the papers it
-    cited are appended to a question that looks like a follow-up. Other models are asked
-    to rewrite it.
+
+async def acondense_question(
+    question: str,
+    conversation: Conversation,
+    chat: ChatModel | None = None,
+    *,
+    search: Search | None = None,
+) -> str:
+    """The question to search: as asked when it is new, made standalone when it follows up.
+
+    Whether it follows up is ``rag.followup.decide``: its pointing words, then (given
+    ``search``) what it finds on its own. A follow-up is rewritten by a model that can
+    condense (``ChatModel.can_condense``; not the embedded base model); otherwise the previous
+    question's words and the titles of the papers it cited are appended.
     """
+    import asyncio
+
     question = question.strip()
-    if not conversation.turns or not is_followup(question):
+    previous = _previous_papers(conversation)
+    if search is None or previous is None:
+        decision = decide(question, previous)
+    else:
+        decision = await asyncio.to_thread(decide, question, previous, search)
+    if not decision.followup:
         return question
     if chat is not None and chat.can_condense:
         options = GenerationOptions(max_tokens=64, temperature=0.0, stop=("\n",))
@@ -151,16 +166,20 @@ async def acondense_question(
 
 
 def condense_question(
-    question: str, conversation: Conversation, chat: ChatModel | None = None
+    question: str,
+    conversation: Conversation,
+    chat: ChatModel | None = None,
+    *,
+    search: Search | None = None,
 ) -> str:
     """Sync twin of :func:`acondense_question`."""
     question = question.strip()
-    if not conversation.turns or not is_followup(question):
-        return question
     if chat is None or not chat.can_condense:
+        if not decide(question, _previous_papers(conversation), search).followup:
+            return question
         return _heuristic_condense(question, conversation)
 
     async def one() -> AsyncIterator[str]:
-        yield await acondense_question(question, conversation, chat)
+        yield await acondense_question(question, conversation, chat, search=search)
 
     return next(iter(iterate_async(one())))
