@@ -160,6 +160,20 @@ def percentile(values: Iterable[float | None], q: float) -> float | None:
     return vals[lo] + (vals[hi] - vals[lo]) * (pos - lo)
 
 
+# Kinds whose gold set is every paper the question is about, so a cited paper outside it
+# is off target (a paraphrase or acronym question is about one paper, too).
+COMPLETE_GOLD_KINDS = ("fact", "which-paper", "multi", "paraphrase", "acronym", "followup")
+
+
+def cited_gold_share(cited: Collection[str], gold: Collection[str]) -> float | None:
+    """Share of the cited papers that are gold: unlike ``citation_precision``, a citation
+    whose abstract merely contains the sentence does not count, so padding with true
+    sentences of papers beside the point shows here."""
+    if not cited or not gold:
+        return None
+    return len(set(cited) & set(gold)) / len(set(cited))
+
+
 def share(flags: Iterable[bool]) -> float | None:
     flags = list(flags)
     return sum(flags) / len(flags) if flags else None
@@ -181,7 +195,14 @@ def aggregate(questions: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any
             "recall": mean(c["recall"] for c in cites),
             "cited_sentences": mean(c["cited_sentences"] for c in cites),
             "dangling": sum(c["dangling"] for c in cites),
+            "cited_gold": mean(c.get("cited_gold") for c in cites),
+            # The issue's yardstick: questions whose gold set is complete by construction.
+            "cited_gold_fact_which_multi": mean(
+                q["citations"].get("cited_gold") for q in questions
+                if q["kind"] in ("fact", "which-paper", "multi")
+            ),
         },
+        "sentences": _statuses(questions),
         "answer": {
             "must_mention": mean(q["answer"]["must_mention"] for q in questions),
             "faithfulness": mean(q["answer"]["faithfulness"] for q in questions),
@@ -202,3 +223,70 @@ def aggregate(questions: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any
         out["speed"][f"{name}_p50"] = percentile(vals, 50)
         out["speed"][f"{name}_p95"] = percentile(vals, 95)
     return out
+
+
+def _statuses(questions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Shares of the shown sentences by the answer's own check status, the unsupported
+    sentences shown (must be 0 unless asked for) and the answer length in words."""
+    counts: dict[str, int] = {}
+    for q in questions:
+        for status, n in (q.get("statuses") or {}).items():
+            counts[status] = counts.get(status, 0) + n
+    shown = sum(counts.get(k, 0) for k in ("supported", "attributed", "unsupported_shown"))
+    out: dict[str, Any] = {
+        f"{k}_share": (counts.get(k, 0) / shown if shown else None)
+        for k in ("supported", "attributed")
+    }
+    out["unsupported_shown"] = counts.get("unsupported_shown", 0)
+    out["unsupported_removed"] = counts.get("unsupported", 0)
+    out["model_sentences_shown"] = counts.get("model_shown", 0)
+    out["answer_words"] = mean(q.get("answer_words") for q in questions)
+    return out
+
+
+# --- ranking benchmarks (BEIR) --------------------------------------------------------
+
+# Measured with trec_eval (pytrec_eval), the implementation BEIR's own evaluator calls, so
+# that our figures are comparable with the published ones: graded linear gains, log2
+# discount, ideal DCG from every judged document of the query (Järvelin and Kekäläinen,
+# "Cumulated gain-based evaluation of IR techniques", TOIS 2002, as trec_eval's ndcg_cut).
+MRR_CUT = 10
+
+
+def ranking_measures(
+    rankings: Mapping[str, Sequence[str]], qrels: Mapping[str, Mapping[str, int]], *, k: int
+) -> dict[str, dict[str, float]]:
+    """nDCG@10, recall@1/5/``k`` and MRR@10 of each query of ``qrels``, by query id.
+
+    ``rankings`` holds each query's document ids, best first (a query missing from it, or
+    with nothing retrieved, scores 0 everywhere); grades in ``qrels`` above 0 are relevant.
+    """
+    import pytrec_eval
+
+    judged = {q: {d: int(g) for d, g in docs.items()} for q, docs in qrels.items()}
+
+    def run(cut: int) -> dict[str, dict[str, float]]:
+        # trec_eval orders a run by score, not by the order given: the score is the rank
+        # turned round, so ties (fused scores can tie) cannot reorder it.
+        out: dict[str, dict[str, float]] = {}
+        for q in judged:
+            ranked = list(dict.fromkeys(rankings.get(q, ())))[:cut]
+            out[q] = {d: float(len(ranked) - i) for i, d in enumerate(ranked)}
+        return out
+
+    cuts = sorted({1, 5, k})
+    main = pytrec_eval.RelevanceEvaluator(
+        judged, {"ndcg_cut.10", "recall." + ",".join(map(str, cuts))}
+    ).evaluate(run(k))
+    # trec_eval's recip_rank has no cut-off: MRR@10 is recip_rank of the run cut at 10.
+    rr = pytrec_eval.RelevanceEvaluator(judged, {"recip_rank"}).evaluate(run(MRR_CUT))
+    return {
+        q: {
+            "ndcg@10": main[q]["ndcg_cut_10"],
+            f"recall@{k}": main[q][f"recall_{k}"],
+            f"mrr@{MRR_CUT}": rr[q]["recip_rank"],
+            "recall@1": main[q]["recall_1"],
+            "recall@5": main[q]["recall_5"],
+        }
+        for q in judged
+    }

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -107,7 +108,12 @@ def score_question(
             "recall": m.citation_recall(cited, gold),
             "cited_sentences": m.cited_sentence_share(sentences),
             "dangling": m.dangling(answer.text, by_number),
+            "cited_gold": (
+                m.cited_gold_share(cited, gold) if item["kind"] in m.COMPLETE_GOLD_KINDS else None
+            ),
         },
+        "statuses": _statuses(answer),
+        "answer_words": len(answer.text.split()) if not answer.declined else 0,
         "answer": {
             "must_mention": m.must_mention_coverage(answer.text, item.get("must_mention") or []),
             "faithfulness": m.faithfulness(best_per_sentence),
@@ -116,6 +122,21 @@ def score_question(
         "timings": answer.timings.to_dict(),
         "judge": None,
     }
+
+
+def _statuses(answer: Any) -> dict[str, int]:
+    """Counts of the answer's sentences by check status; an unsupported sentence whose text
+    is in the shown answer counts as ``unsupported_shown`` (0 unless --show-unsupported)."""
+    counts: dict[str, int] = {}
+    for s in getattr(answer, "sentences", []):
+        key = s.status
+        claim = m.strip_markers(s.text).strip()
+        if s.status == "unsupported" and re.search(r"\w", claim) and claim in answer.text:
+            key = "unsupported_shown"
+        counts[key] = counts.get(key, 0) + 1
+        if s.origin == "model" and s.status != "unsupported":
+            counts["model_shown"] = counts.get("model_shown", 0) + 1
+    return counts
 
 
 def run_eval(

@@ -24,6 +24,12 @@ class Floors:
     citation_precision: float
     unanswerable_declined: float | None = None
     max_dangling: int = 0
+    # Share of cited papers that are gold on fact, which-paper and multi questions.
+    cited_gold: float | None = None
+    # Share of answer sentences the eval's own support check finds supported.
+    faithfulness: float | None = None
+    # Sentences shown that the answer's check itself found unsupported.
+    max_unsupported_shown: int = 0
 
 
 # The whole dev set (eval/dev.jsonl, 85 questions), extractive answers (--llm none), default
@@ -65,6 +71,8 @@ def check(report: Mapping[str, Any], floors: Floors) -> list[str]:
         ("retrieval", "recall@5", floors.recall_at_5),
         ("citations", "precision", floors.citation_precision),
         ("abstention", "unanswerable_declined", floors.unanswerable_declined),
+        ("citations", "cited_gold_fact_which_multi", floors.cited_gold),
+        ("answer", "faithfulness", floors.faithfulness),
     ]
     failures = []
     for section, metric, floor in wanted:
@@ -74,6 +82,11 @@ def check(report: Mapping[str, Any], floors: Floors) -> list[str]:
         if value is None or value < floor:
             shown = "missing" if value is None else f"{value:.3f}"
             failures.append(f"{section}.{metric} {shown} < floor {floor} ({floors.name})")
+    shown = overall.get("sentences", {}).get("unsupported_shown")
+    if shown is None or shown > floors.max_unsupported_shown:
+        failures.append(
+            f"sentences.unsupported_shown {shown} > {floors.max_unsupported_shown} ({floors.name})"
+        )
     dangling = overall.get("citations", {}).get("dangling")
     if dangling is None or dangling > floors.max_dangling:
         failures.append(f"citations.dangling {dangling} > {floors.max_dangling} ({floors.name})")

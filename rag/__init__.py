@@ -28,6 +28,7 @@ from rag.errors import (
     ModelNotFound,
     PapersError,
     QueryError,
+    RemoteError,
     SourceError,
     StoreBusy,
     StoreError,
@@ -36,38 +37,45 @@ from rag.errors import (
 
 if TYPE_CHECKING:
     from rag.answer import AnswerDone, AnswerEvent, SourcesReady, TextDelta
+    from rag.citations import UNSUPPORTED_MARK
     from rag.conversation import Conversation
     from rag.display import one_line, plain
     from rag.doctor import HealthReport
     from rag.embedders import EmbeddingCache
     from rag.filters import Filters, parse_years, years_label
-    from rag.ids import normalise_title
+    from rag.ids import normalise_title, paper_id
     from rag.ingest import IngestReport
     from rag.library import Library
     from rag.llm import ChatModel, ScriptedChat, ollama_chat_models
     from rag.references import paper_url, references_bibtex, references_markdown
+    from rag.remote import EnrichReport, enrich_abstracts
     from rag.settings import Settings
+    from rag.sources import Record
     from rag.sources.readers import FORMATS
     from rag.text import split_sentences
-    from rag.types import Answer, Chunk, Citation, Hit, Paper, Timings
+    from rag.types import Answer, Chunk, Citation, Hit, Paper, Sentence, Timings
 
 # The heavy parts (Chroma, llama-index, pydantic) load on first use, so that a light name
 # such as ``rag.Filters`` (the chat's filters) can be imported without them.
 _LAZY = {
     **{name: "rag.answer" for name in ("AnswerDone", "AnswerEvent", "SourcesReady", "TextDelta")},
     "Conversation": "rag.conversation",
+    "UNSUPPORTED_MARK": "rag.citations",
+    "Sentence": "rag.types",
     "HealthReport": "rag.doctor",
     **{name: "rag.display" for name in ("one_line", "plain")},
     "EmbeddingCache": "rag.embedders",
     **{name: "rag.filters" for name in ("Filters", "parse_years", "years_label")},
-    "normalise_title": "rag.ids",
+    **{name: "rag.ids" for name in ("normalise_title", "paper_id")},
     "IngestReport": "rag.ingest",
     "Library": "rag.library",
     **{name: "rag.llm" for name in ("ChatModel", "ScriptedChat", "ollama_chat_models")},
     **{
         name: "rag.references" for name in ("paper_url", "references_bibtex", "references_markdown")
     },
+    **{name: "rag.remote" for name in ("EnrichReport", "enrich_abstracts")},
     "Settings": "rag.settings",
+    "Record": "rag.sources",
     "FORMATS": "rag.sources.readers",
     "split_sentences": "rag.text",
     **{name: "rag.types" for name in ("Answer", "Chunk", "Citation", "Hit", "Paper", "Timings")},
@@ -94,6 +102,7 @@ __all__ = [
     "Conversation",
     "EmbedderMismatch",
     "EmbeddingCache",
+    "EnrichReport",
     "FORMATS",
     "FilterError",
     "Filters",
@@ -106,9 +115,12 @@ __all__ = [
     "Paper",
     "PapersError",
     "QueryError",
+    "RemoteError",
+    "Record",
     "CollectionMismatch",
     "HealthReport",
     "ScriptedChat",
+    "Sentence",
     "Settings",
     "SourceError",
     "SourcesReady",
@@ -116,10 +128,13 @@ __all__ = [
     "StoreError",
     "StreamInterrupted",
     "TextDelta",
+    "UNSUPPORTED_MARK",
     "Timings",
     "normalise_title",
     "ollama_chat_models",
+    "enrich_abstracts",
     "one_line",
+    "paper_id",
     "paper_url",
     "parse_years",
     "plain",

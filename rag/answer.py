@@ -10,16 +10,23 @@ A reply that leaves nothing after that is said to have failed, never passed off 
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rag.citations import LEXICAL_WEIGHT, check_citations
+from rag.citations import check_sentences, citations_of, compose
 from rag.conversation import Conversation
-from rag.embedders import EmbeddingCache, TextEmbedder, cosine
+from rag.embedders import EmbeddingCache, TextEmbedder
+from rag.evidence import Evidence, select_evidence
 from rag.llm.base import ChatMessage, ChatModel, GenerationOptions, iterate_async
+from rag.model_text import (
+    clean_model_text,
+    cut_invented,
+    has_words,
+    strip_answer_label,
+    why_unusable,
+)
 from rag.prompts import (
     EXCERPT_TEMPLATE,
     NOT_IN_LIBRARY,
@@ -28,16 +35,12 @@ from rag.prompts import (
     UNUSABLE_REPLY_NOTHING_TO_QUOTE,
     USER_TEMPLATE,
 )
+from rag.sentence_gate import SentenceGate, numbers_in
 from rag.settings import Settings
 from rag.text import (
-    MARKER,
     append_marker,
-    content_words,
-    overlap,
-    split_sentences,
-    strip_markers,
 )
-from rag.types import Answer, Citation, Hit, Paper, Timings
+from rag.types import UNSUPPORTED, Answer, Hit, Sentence, Timings
 
 __all__ = [
     "AnswerDone",
@@ -62,6 +65,8 @@ EXTRACTIVE_MIN_SCORE = 0.2
 
 # Tokens kept free beyond prompt + answer when sizing num_ctx (tokenizer estimates drift).
 _CTX_MARGIN = 64
+# Longest text a quotes-first model (``ChatModel.quotes_first``) adds after the quotes.
+QUOTES_FIRST_TOKENS = 80
 _CTX_CAP = 8192
 
 
@@ -91,127 +96,6 @@ class AnswerDone:
 
 
 AnswerEvent = SourcesReady | TextDelta | AnswerDone
-
-
-# --- evidence ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """The sentences of one paper's abstract that bear most on the question, in order."""
-
-    paper_id: str
-    title: str
-    sentences: tuple[str, ...]
-    scores: tuple[float, ...]
-    paper: Paper | None = None
-
-    @property
-    def best(self) -> float:
-        return max(self.scores, default=0.0)
-
-
-def select_evidence(
-    question: str,
-    hits: Sequence[Hit],
-    embedder: TextEmbedder,
-    *,
-    per_paper: int = 2,
-    max_papers: int = 4,
-    cache: EmbeddingCache | None = None,
-) -> list[Evidence]:
-    """For each of the top ``max_papers`` hits, the ``per_paper`` abstract sentences most
-    similar to the question (MiniLM cosine plus a small bonus for shared words)."""
-    vectors = cache or EmbeddingCache(embedder)
-    top = list(hits)[:max_papers]
-    all_sentences = [s for h in top for s in split_sentences(h.paper.abstract)]
-    qv = vectors.get([question, *all_sentences])[0]
-    out: list[Evidence] = []
-    for hit in top:
-        sentences = split_sentences(hit.paper.abstract)
-        if not sentences:
-            continue
-        scored = [
-            (cosine(qv, v) + LEXICAL_WEIGHT * overlap(question, s), i)
-            for i, (s, v) in enumerate(zip(sentences, vectors.get(sentences), strict=True))
-        ]
-        chosen = sorted(sorted(scored, reverse=True)[:per_paper], key=lambda t: t[1])
-        out.append(
-            Evidence(
-                paper_id=hit.paper.paper_id,
-                title=hit.paper.title,
-                sentences=tuple(sentences[i] for _, i in chosen),
-                scores=tuple(round(score, 4) for score, _ in chosen),
-                paper=hit.paper,
-            )
-        )
-    return out
-
-
-# --- model output -----------------------------------------------------------------------
-
-# Where a document model starts inventing the next part of the page.
-_INVENTED = re.compile(
-    r"(?:^|\s)(?:Question|Excerpts|Answer|Q|Title)\s*:|\n\s*\[\d+\]\s*Title\b"
-    r"|<end_of_turn>|<start_of_turn>"
-)
-# A chat model's label before its answer ("Answer:", "**Answer:**", "Excerpts:"), or an
-# echoed "Question: ..." up to the "Answer:" that follows it.
-_LEADING_LABEL = re.compile(
-    r"^[\s*_#>]*(?:(?:answer|excerpts)\b|question\b[*_\s]*:.*?\banswer\b)[*_\s]*:[*_\s]*",
-    re.IGNORECASE | re.DOTALL,
-)
-_WORD_CHAR = re.compile(r"\w")
-
-
-def cut_invented(text: str) -> str:
-    """``text`` up to where a document model starts writing the next part of the page.
-
-    Only for models that write documents (``ChatModel.writes_documents``): a chat model
-    may well begin its reply with "Answer:", and cutting there would leave nothing.
-    """
-    m = _INVENTED.search(text)
-    return text[: m.start()] if m else text
-
-
-def strip_answer_label(text: str) -> str:
-    """``text`` without a chat model's leading "Answer:" (or "Excerpts:") label."""
-    while m := _LEADING_LABEL.match(text):
-        text = text[m.end() :]
-    return text
-
-
-def clean_model_text(text: str, *, document: bool) -> str:
-    """The answer in a model's reply: cut a document model's invented follow-up (or strip
-    a chat model's "Answer:" label), then drop repeated sentences and word loops."""
-    text = (cut_invented(text) if document else strip_answer_label(text)).strip()
-    seen: set[str] = set()
-    kept: list[str] = []
-    for sentence in split_sentences(text):
-        key = " ".join(content_words(strip_markers(sentence))) or sentence.strip().lower()
-        if key in seen:
-            continue
-        seen.add(key)
-        kept.append(sentence)
-    # A sentence repeating one word ("the the the the") is a loop, not prose.
-    text = " ".join(kept)
-    return re.sub(r"\b(\w+)(?:\s+\1\b){3,}", r"\1", text, flags=re.I).strip()
-
-
-def has_words(text: str) -> bool:
-    """Whether ``text`` says anything beyond citation markers and punctuation."""
-    return bool(_WORD_CHAR.search(strip_markers(text)))
-
-
-def why_unusable(raw: str) -> str:
-    """Why a model reply left no answer after cleaning, in words for the researcher."""
-    if not raw.strip():
-        return "it was empty"
-    if not has_words(raw):
-        return "it held only citation numbers" if MARKER.search(raw) else "it held no words"
-    start = " ".join(raw.split())
-    start = start if len(start) <= 40 else start[:40].rstrip() + "…"
-    return f"it held no answer, only {start!r}"
 
 
 # --- prompting --------------------------------------------------------------------------
@@ -263,8 +147,16 @@ def _fit_prompt(
 # --- the answer -------------------------------------------------------------------------
 
 
-def extractive_answer(evidence: Sequence[Evidence], numbers: Mapping[str, int]) -> str:
-    """The 2-4 most relevant evidence sentences, each followed by its citation."""
+def extractive_quotes(
+    evidence: Sequence[Evidence], *, paper_gap: float | None = None
+) -> list[tuple[str, str]]:
+    """The 2-4 most relevant evidence sentences as (sentence, paper id), in reading order;
+    empty when none is relevant enough to quote.
+
+    ``paper_gap``: a paper is quoted only when its best sentence is within this of the best
+    paper's, so a question about one paper is not padded with true sentences of papers
+    beside the point (``settings.answer.paper_gap``; None: no such gate).
+    """
     ranked = sorted(
         ((score, -i, s, e.paper_id) for i, e in enumerate(evidence)
          for s, score in zip(e.sentences, e.scores, strict=True)),
@@ -272,15 +164,16 @@ def extractive_answer(evidence: Sequence[Evidence], numbers: Mapping[str, int]) 
         reverse=True,
     )  # fmt: skip
     if not ranked or ranked[0][0] < EXTRACTIVE_MIN_SCORE:
-        return NOT_IN_LIBRARY
+        return []
     best = ranked[0][0]
+    on_target = {e.paper_id for e in evidence if paper_gap is None or e.best >= best - paper_gap}
     chosen: list[tuple[float, int, str, str]] = []
     per_paper: dict[str, int] = {}
     for item in ranked:
         score, _, _, pid = item
         if len(chosen) >= 4 or (len(chosen) >= 2 and score < best - 0.15):
             break
-        if per_paper.get(pid, 0) >= 2:
+        if per_paper.get(pid, 0) >= 2 or pid not in on_target:
             continue
         per_paper[pid] = per_paper.get(pid, 0) + 1
         chosen.append(item)
@@ -289,7 +182,44 @@ def extractive_answer(evidence: Sequence[Evidence], numbers: Mapping[str, int]) 
         (e.paper_id, s): (i, j) for i, e in enumerate(evidence) for j, s in enumerate(e.sentences)
     }
     chosen.sort(key=lambda t: order[(t[3], t[2])])
-    return " ".join(append_marker(s.strip(), numbers[pid]) for _, _, s, pid in chosen)
+    return [(s.strip(), pid) for _, _, s, pid in chosen]
+
+
+def extractive_answer(evidence: Sequence[Evidence], numbers: Mapping[str, int]) -> str:
+    """The 2-4 most relevant evidence sentences, each followed by its citation."""
+    quotes = extractive_quotes(evidence)
+    if not quotes:
+        return NOT_IN_LIBRARY
+    return " ".join(append_marker(s, numbers[pid]) for s, pid in quotes)
+
+
+def _backfill(
+    shown: Sequence[Sentence], quotes: Sequence[tuple[str, str]], numbers: Mapping[str, int]
+) -> str:
+    """The quotes the model's shown sentences do not already carry, each with its citation.
+
+    A quote is carried when a shown sentence cites its paper and keeps every figure of it;
+    otherwise it follows the model's text, so a checked answer never says less than the
+    extractive one (a 270M model's sentences mostly fail the check or drop the figures the
+    question asks for), while a capable model that cites each paper with its figures gets
+    nothing added.
+    """
+    cited = [(set(s.citations), numbers_in(s.text)) for s in shown if s.status != UNSUPPORTED]
+    out = []
+    for sentence, pid in quotes:
+        n, need = numbers[pid], numbers_in(sentence)
+        if any(n in ns and need <= have for ns, have in cited):
+            continue
+        out.append(append_marker(sentence, n))
+    return " ".join(out)
+
+
+def _shown_piece(sentences: Sequence[Sentence], show_unsupported: bool, first: bool) -> str:
+    text = compose(sentences, show_unsupported=show_unsupported)
+    if not text:
+        return ""
+    lead = next((s.lead for s in sentences if show_unsupported or s.status != UNSUPPORTED), " ")
+    return text if first else (lead or " ") + text
 
 
 async def astream_answer(
@@ -302,18 +232,21 @@ async def astream_answer(
     settings: Settings,
     retrieval_ms: float = 0.0,
     standalone_question: str | None = None,
+    show_unsupported: bool = False,
 ) -> AsyncIterator[AnswerEvent]:
-    """Answer ``question`` from ``hits``: sources first, then the model's text as it
-    streams, then the checked answer. ``chat=None`` answers extractively, without a model.
+    """Answer ``question`` from ``hits``: sources first, then the checked answer's text as
+    it streams, then the answer. ``chat=None`` answers extractively, without a model.
+
+    Every sentence the model writes is checked before it is shown (``rag.citations``):
+    supported and attributed sentences stream; unsupported ones are kept in
+    ``Answer.sentences`` but shown only with ``show_unsupported`` (marked). After the model's
+    text come the evidence sentences it did not carry (``_backfill``), so the checked answer
+    never says less than the extractive one; when nothing of the model's text holds,
+    ``Answer.note`` says so.
 
     ``standalone_question`` (from :func:`condense_question`) picks the evidence sentences;
     the model is asked the question as the user wrote it. The turn is added to
     ``conversation`` just before :class:`AnswerDone` is yielded.
-
-    A reply is never dropped in silence: when nothing of it survives cleaning and checking
-    (empty, only citation numbers, only an invented "Question:"), the answer is the
-    extractive one after a note saying why (``prompts.UNUSABLE_REPLY``), or, with no
-    abstract sentence close enough to quote, that reason alone, declined.
     """
     started = time.perf_counter()
     hits = list(hits)
@@ -322,43 +255,66 @@ async def astream_answer(
     backend = chat.backend if chat is not None else "extractive"
     model = (chat.model if chat is not None else "") or "extractive"
     timings = Timings(retrieval_ms=retrieval_ms)
+    sentences: list[Sentence] = []
 
-    def finish(text: str, raw: str, citations: list[Citation], declined: bool) -> Answer:
+    def first_text() -> None:
+        if timings.first_token_ms is None:
+            timings.first_token_ms = (time.perf_counter() - started) * 1000
+
+    def finish(text: str, raw: str, declined: bool, note: str = "") -> Answer:
         timings.total_ms = retrieval_ms + (time.perf_counter() - started) * 1000
         done = Answer(
-            question=question, text=text, raw_text=raw, citations=citations, sources=hits,
+            question=question, text=text, raw_text=raw,
+            citations=citations_of(sentences, numbered), sources=hits,
             backend=backend, model=model, timings=timings, declined=declined,
-            standalone_question=standalone_question,
+            standalone_question=standalone_question, sentences=list(sentences), note=note,
         )  # fmt: skip
         conversation.add_turn(question, done)
         return done
 
+    numbered = {numbers[h.paper.paper_id]: h.paper for h in hits}
     if not hits:
-        timings.first_token_ms = (time.perf_counter() - started) * 1000
+        first_text()
         yield TextDelta(NOT_IN_LIBRARY)
-        yield AnswerDone(finish(NOT_IN_LIBRARY, NOT_IN_LIBRARY, [], True))
+        yield AnswerDone(finish(NOT_IN_LIBRARY, NOT_IN_LIBRARY, True))
         return
 
     vectors = EmbeddingCache(embedder)
     evidence = await asyncio.to_thread(
         select_evidence, standalone_question or question, hits, embedder, cache=vectors
     )
-    numbered = {numbers[h.paper.paper_id]: h.paper for h in hits}
+    quotes = extractive_quotes(evidence, paper_gap=settings.answer.paper_gap)
+
+    async def quoted(text: str, *, first: bool) -> AsyncIterator[TextDelta]:
+        checked = await asyncio.to_thread(
+            check_sentences, text, numbered, embedder,
+            attribute=False, cache=vectors, origin="abstract",
+        )  # fmt: skip
+        if checked and not first:
+            checked[0].lead = " "
+        sentences.extend(checked)
+        piece = _shown_piece(checked, False, first)
+        if piece:
+            first_text()
+            yield TextDelta(piece)
 
     if chat is None:
-        raw = extractive_answer(evidence, numbers)
-        timings.first_token_ms = (time.perf_counter() - started) * 1000
-        yield TextDelta(raw)
-        if raw == NOT_IN_LIBRARY:
-            yield AnswerDone(finish(raw, raw, [], True))
+        if not quotes:
+            first_text()
+            yield TextDelta(NOT_IN_LIBRARY)
+            yield AnswerDone(finish(NOT_IN_LIBRARY, NOT_IN_LIBRARY, True))
             return
-        text, citations = await asyncio.to_thread(
-            check_citations, raw, numbered, embedder, attribute=False, cache=vectors
-        )
-        yield AnswerDone(finish(text, raw, citations, False))
+        raw = _backfill([], quotes, numbers)
+        async for d in quoted(raw, first=True):
+            yield d
+        yield AnswerDone(finish(compose(sentences), raw, False))
         return
 
     max_answer = settings.llm.max_answer_tokens
+    lead_with_quotes = chat.quotes_first() and bool(quotes)
+    if lead_with_quotes:
+        # The model only adds checked sentences after the quotes: a sentence or two.
+        max_answer = min(max_answer, QUOTES_FIRST_TOKENS)
     messages, prompt_tokens = await asyncio.to_thread(
         _fit_prompt, chat, question, evidence, numbers, max_answer
     )
@@ -372,15 +328,30 @@ async def astream_answer(
     )
     # A base model continues the document past its answer; a chat model's reply is the answer.
     document = chat.writes_documents()
+    gate = SentenceGate(numbered, embedder, vectors, document=document)
     raw_parts: list[str] = []
     invented = ""  # what a document model wrote past its answer (a reason may quote it)
+    shown_any = False
+    if lead_with_quotes:
+        async for d in quoted(_backfill([], quotes, numbers), first=True):
+            yield d
+        shown_any = True
+        gate.already_shown([q for q, _ in quotes])
+
+    def show(new: list[Sentence]) -> TextDelta | None:
+        nonlocal shown_any
+        piece = _shown_piece(new, show_unsupported, not shown_any)
+        if not piece:
+            return None
+        shown_any = True
+        first_text()
+        return TextDelta(piece)
+
     stream = chat.astream_chat(messages, options)
     try:
         async for delta in stream:
             if not delta:
                 continue
-            if timings.first_token_ms is None:
-                timings.first_token_ms = (time.perf_counter() - started) * 1000
             if document:
                 so_far = "".join(raw_parts)
                 cut = cut_invented(so_far + delta)
@@ -388,43 +359,51 @@ async def astream_answer(
                     # The model began a new "Question:" and the like: stop reading.
                     tail = cut[len(so_far) :]
                     invented = delta[len(tail) :]
-                    if tail:
-                        raw_parts.append(tail)
-                        yield TextDelta(tail)
+                    raw_parts.append(tail)
                     break
             raw_parts.append(delta)
-            yield TextDelta(delta)
+            new = await asyncio.to_thread(gate.feed, "".join(raw_parts))
+            if new and (piece := show(new)):
+                yield piece
     finally:
         aclose = getattr(stream, "aclose", None)
         if aclose is not None:
             await aclose()
     raw = "".join(raw_parts)
-    cleaned = clean_model_text(raw, document=document)
-    if has_words(cleaned):
-        if NOT_IN_LIBRARY.lower().rstrip(".") in cleaned.lower():
-            yield AnswerDone(finish(NOT_IN_LIBRARY, raw, [], True))
-            return
-        text, citations = await asyncio.to_thread(
-            check_citations, cleaned, numbered, embedder, cache=vectors
-        )
-        if has_words(text):
-            yield AnswerDone(finish(text, raw, citations, False))
-            return
-    # Nothing of the reply survived (empty, only citation numbers, only an invented
-    # "Question:"). Saying "no papers" would be false: the papers are there, the model
-    # failed. The researcher gets the abstract sentences closest to the question, as
-    # --llm none would give them, after a note saying why; or, when no sentence is close
-    # enough to quote, that reason alone, on one line.
-    why = why_unusable(raw + invented)
-    fallback = extractive_answer(evidence, numbers)
-    if fallback == NOT_IN_LIBRARY:
-        note = UNUSABLE_REPLY_NOTHING_TO_QUOTE.format(why=why)
-        yield AnswerDone(finish(note, raw, [], True))
+    new = await asyncio.to_thread(gate.feed, raw, final=True)
+    if new and (piece := show(new)):
+        yield piece
+    sentences.extend(gate.sentences)
+    held = [s for s in gate.sentences if s.status != UNSUPPORTED]
+    rest = "" if lead_with_quotes else _backfill(held, quotes, numbers)
+    if rest:
+        async for d in quoted(rest, first=not shown_any):
+            yield d
+    text = compose(sentences, show_unsupported=show_unsupported)
+    if held:
+        yield AnswerDone(finish(text, raw, False))
         return
-    text, citations = await asyncio.to_thread(
-        check_citations, fallback, numbered, embedder, attribute=False, cache=vectors
-    )
-    yield AnswerDone(finish(f"{UNUSABLE_REPLY.format(why=why)}\n\n{text}", raw, citations, False))
+    # Nothing the model wrote holds. Saying "no papers" would be false when there are
+    # abstract sentences to quote: the researcher gets them, and the note says why.
+    cleaned = clean_model_text(raw, document=document)
+    if gate.declined:
+        why = "the model found no answer in the excerpts"
+    elif not has_words(cleaned):
+        why = why_unusable(raw + invented)
+    else:
+        why = "no sentence of it is supported by the abstracts"
+    if not quotes:
+        first_text()
+        if gate.declined or not has_words(cleaned):
+            reason = (
+                NOT_IN_LIBRARY if gate.declined else UNUSABLE_REPLY_NOTHING_TO_QUOTE.format(why=why)
+            )
+        else:
+            reason = NOT_IN_LIBRARY
+        yield TextDelta(reason)
+        yield AnswerDone(finish(reason if not text else text, raw, not text))
+        return
+    yield AnswerDone(finish(text, raw, False, note=UNUSABLE_REPLY.format(why=why)))
 
 
 def stream_answer(question: str, hits: Sequence[Hit], **kwargs: Any) -> Iterator[AnswerEvent]:

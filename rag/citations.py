@@ -5,7 +5,7 @@ supports is attributed to it)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from rag.embedders import EmbeddingCache, TextEmbedder, cosine
 from rag.prompts import NOT_IN_LIBRARY
@@ -22,13 +22,17 @@ from rag.text import (
     strip_markers,
     tidy,
 )
-from rag.types import Citation, Paper
+from rag.types import ATTRIBUTED, SUPPORTED, UNSUPPORTED, Citation, Paper, Sentence
 
 __all__ = [
     "ATTRIBUTION_MARGIN",
     "LEXICAL_WEIGHT",
     "SUPPORT_THRESHOLD",
+    "UNSUPPORTED_MARK",
     "check_citations",
+    "check_sentences",
+    "citations_of",
+    "compose",
     "drop_dangling",
     "paper_sentences",
     "support",
@@ -43,6 +47,8 @@ SUPPORT_THRESHOLD = 0.6
 # An uncited sentence is attributed only when its best source is this far ahead of the next.
 ATTRIBUTION_MARGIN = 0.1
 LEXICAL_WEIGHT = 0.15
+# Before an unsupported sentence shown on request (--show-unsupported), in every front-end.
+UNSUPPORTED_MARK = "(unsupported) "
 
 
 def paper_sentences(paper: Paper) -> list[str]:
@@ -67,7 +73,7 @@ def support(
     return best, best_unit
 
 
-def check_citations(
+def check_sentences(
     raw_text: str,
     numbered: Mapping[int, Paper],
     embedder: TextEmbedder,
@@ -76,61 +82,62 @@ def check_citations(
     margin: float = ATTRIBUTION_MARGIN,
     attribute: bool = True,
     cache: EmbeddingCache | None = None,
-) -> tuple[str, list[Citation]]:
-    """Keep only citations an abstract supports; attribute clearly supported uncited sentences.
+    origin: str = "model",
+) -> list[Sentence]:
+    """Every sentence of ``raw_text`` with its status: supported (a citation it gives is
+    supported by that abstract), attributed (it cited nothing that holds, one source clearly
+    supports it, and that citation is added) or unsupported.
 
-    Returns the checked text, in which every ``[n]`` is one of the returned citations.
-    ``cache`` shares vectors with the rest of the answer (each sentence embedded once).
+    A sentence keeps only the markers whose abstract supports it; ``cache`` shares vectors
+    with the rest of the answer (each sentence embedded once).
     """
     vectors = cache or EmbeddingCache(embedder)
     spans = sentence_spans(raw_text)
     claims = [strip_markers(raw_text[a:b]) for a, b in spans]
     texts = [c for c in claims if c]
     claim_vecs = dict(zip(texts, vectors.get(texts), strict=True))
-    found: dict[int, Citation] = {}
-    pieces: list[str] = []
+    out: list[Sentence] = []
     pos = 0
-
-    def note(n: int, score: float, evidence: str, attributed: bool) -> None:
-        paper = numbered[n]
-        cite = found.get(n)
-        if cite is None:
-            found[n] = Citation(
-                n=n, paper_id=paper.paper_id, title=paper.title, evidence=evidence,
-                score=score, url=paper_url(paper), attributed=attributed,
-            )  # fmt: skip
-            return
-        if score > cite.score:
-            cite.score, cite.evidence = score, evidence
-        cite.attributed = cite.attributed and attributed
-
     for (a, b), claim in zip(spans, claims, strict=True):
-        pieces.append(raw_text[pos:a])
+        lead = raw_text[pos:a] if out else ""
         pos = b
         sentence = raw_text[a:b]
         cv = claim_vecs.get(claim)
-        kept_any = False
+        kept: list[tuple[int, float, str]] = []
         had_marker = False
 
-        def keep(match: re.Match[str], claim: str = claim, cv: list[float] | None = cv) -> str:
-            nonlocal kept_any, had_marker
+        def keep(
+            match: re.Match[str],
+            claim: str = claim,
+            cv: list[float] | None = cv,
+            kept: list[tuple[int, float, str]] = kept,
+        ) -> str:
+            nonlocal had_marker
             had_marker = True
-            kept: list[int] = []
+            ok: list[int] = []
             for n in dict.fromkeys(marker_numbers(match.group(0))):
                 if n not in numbered or not claim or cv is None:
                     continue
                 score, evidence = support(claim, numbered[n], vectors, cv)
                 if score >= threshold:
-                    kept.append(n)
-                    note(n, score, evidence, attributed=False)
-            kept_any = kept_any or bool(kept)
-            return format_marker(kept)
+                    ok.append(n)
+                    kept.append((n, score, evidence))
+            return format_marker(ok)
 
         checked = MARKER.sub(keep, sentence)
         if had_marker:
             checked = tidy(checked)
+        if kept:
+            best = max(kept, key=lambda t: t[1])
+            out.append(
+                Sentence(
+                    checked, SUPPORTED, list(dict.fromkeys(n for n, _, _ in kept)),
+                    best[2], best[1], origin, lead,
+                )
+            )  # fmt: skip
+            continue
         # A sentence whose every citation failed is treated like an uncited one.
-        if not kept_any and (
+        if (
             attribute
             and cv is not None
             and len(content_words(claim)) >= 3
@@ -147,13 +154,74 @@ def check_citations(
                 and (len(scored) == 1 or scored[0][0] - scored[1][0] >= margin)
             ):
                 score, evidence, n = scored[0]
-                note(n, score, evidence, attributed=True)
-                checked = append_marker(checked, n)
-        pieces.append(checked)
-    pieces.append(raw_text[pos:])
-    text = drop_dangling("".join(pieces), set(found))
-    used = {n for m in MARKER.finditer(text) for n in marker_numbers(m.group(0))}
-    return text, [found[n] for n in sorted(found) if n in used]
+                out.append(
+                    Sentence(
+                        append_marker(checked, n), ATTRIBUTED, [n], evidence, score, origin, lead
+                    )
+                )
+                continue
+        out.append(Sentence(checked, UNSUPPORTED, [], "", 0.0, origin, lead))
+    return out
+
+
+def citations_of(sentences: Sequence[Sentence], numbered: Mapping[int, Paper]) -> list[Citation]:
+    """One citation per number the sentences use, with its best evidence; a number only
+    attributed (never cited by the model itself) is marked ``attributed``."""
+    found: dict[int, Citation] = {}
+    for s in sentences:
+        if s.status == UNSUPPORTED:
+            continue
+        for n in s.citations:
+            paper = numbered[n]
+            cite = found.get(n)
+            attributed = s.status == ATTRIBUTED
+            if cite is None:
+                found[n] = Citation(
+                    n=n, paper_id=paper.paper_id, title=paper.title, evidence=s.evidence,
+                    score=s.score, url=paper_url(paper), attributed=attributed,
+                    citekey=paper.citekey,
+                )  # fmt: skip
+                continue
+            if s.score > cite.score:
+                cite.score, cite.evidence = s.score, s.evidence
+            cite.attributed = cite.attributed and attributed
+    return [found[n] for n in sorted(found)]
+
+
+def compose(sentences: Sequence[Sentence], *, show_unsupported: bool = False) -> str:
+    """The answer text: the sentences shown, in order, keeping the model's layout. With
+    ``show_unsupported``, unsupported sentences stay, visibly marked."""
+    parts: list[str] = []
+    for s in sentences:
+        if s.status == UNSUPPORTED:
+            if not show_unsupported:
+                continue
+            text = f"{UNSUPPORTED_MARK}{s.text}"
+        else:
+            text = s.text
+        parts.append(((s.lead or " ") if parts else "") + text)
+    return "".join(parts).strip()
+
+
+def check_citations(
+    raw_text: str,
+    numbered: Mapping[int, Paper],
+    embedder: TextEmbedder,
+    *,
+    threshold: float = SUPPORT_THRESHOLD,
+    margin: float = ATTRIBUTION_MARGIN,
+    attribute: bool = True,
+    cache: EmbeddingCache | None = None,
+) -> tuple[str, list[Citation]]:
+    """The raw text with only supported citations (attributed ones added), every sentence
+    kept, and its citations: :func:`check_sentences` for callers that want one string."""
+    sentences = check_sentences(
+        raw_text, numbered, embedder,
+        threshold=threshold, margin=margin, attribute=attribute, cache=cache,
+    )  # fmt: skip
+    text = drop_dangling(compose(sentences, show_unsupported=True).replace(UNSUPPORTED_MARK, ""),
+                         {n for s in sentences for n in s.citations})  # fmt: skip
+    return text, citations_of(sentences, numbered)
 
 
 def drop_dangling(text: str, allowed: set[int]) -> str:

@@ -80,12 +80,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", help="add papers from files or folders")
     _common(p)
     p.add_argument(
-        "paths", nargs="+", help="files or folders: listing pages, JSONL, CSV, arXiv metadata"
+        "paths",
+        nargs="+",
+        help="files or folders: listing pages, JSONL, CSV, arXiv metadata, "
+        "BibTeX (.bib), RIS (.ris), CSL-JSON",
     )
-    p.add_argument(
-        "--format", choices=FORMATS, help="override format detection"
-    )
+    p.add_argument("--format", choices=FORMATS, help="override format detection")
     p.add_argument("--rebuild", action="store_true", help="forget the store and build it anew")
+    p.add_argument(
+        "--enrich",
+        action="store_true",
+        help="look up missing abstracts in OpenAlex (by DOI, else by title)",
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    p = sub.add_parser("add", help="fetch papers from arXiv (by id or search) or OpenAlex (DOI)")
+    _common(p)
+    p.add_argument("ids", nargs="*", help="arxiv:2306.00978, doi:10.1145/3065386, or bare ids")
+    p.add_argument("--arxiv-query", type=_question, help="also add the papers of an arXiv search")
+    p.add_argument("--max", type=_count, default=20, help="most papers the search adds (20)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
     p = sub.add_parser("stats", help="what the library holds")
@@ -102,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--author")
     p.add_argument("--category")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--no-floor", action="store_true", help="list papers without judging them")
 
     p = sub.add_parser("ask", help="answer a question from the library, with citations")
     _common(p)
@@ -112,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--year", help="2023, a range 2020-2024, or open: 2020- / -2019")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--bibtex", metavar="FILE", help="also write the cited papers as BibTeX")
+    p.add_argument(
+        "--show-unsupported",
+        action="store_true",
+        help="keep the model's sentences no abstract supports, marked '(unsupported)'",
+    )
+    p.add_argument("--no-floor", action="store_true", help="answer even if no paper seems to")
 
     # Listed for `papers --help` only: main() hands these to their programs before parsing.
     sub.add_parser(
@@ -188,7 +208,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         rate = done / max(1e-6, time.perf_counter() - start)
         progress.update(task, completed=done, rate=f"{rate:.1f} papers/s")
 
+    missing: list = []  # --enrich: entries read without an abstract (a Problem's .record)
+
     def on_problem(p) -> None:
+        if args.enrich and getattr(p, "record", None) is not None:
+            return missing.append((p.path, p.record))
         # Problems quote the file (a title, a line): shown as text, never as escape codes.
         print(f"papers: {one_line(str(p))}", file=sys.stderr)
 
@@ -205,6 +229,55 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(json.dumps(rep.to_dict(), indent=2))
     else:
         print(f"ingest: {rep.summary()}")
+    if args.enrich:  # the files' papers are stored by now: OpenAlex failing loses none
+        more = lib.add(missing=missing, on_problem=on_problem)
+        print(f"enrich: {more.summary()}", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
+def _steps():
+    """Progress bars on stderr (a terminal only), one a step: ``step(what, done, total)``."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+
+    err = Console(stderr=True)
+    bars = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err,
+        disable=not err.is_terminal,
+        transient=True,
+    )
+    tasks: dict[str, TaskID] = {}
+
+    def step(what: str, done: int, total: int) -> None:
+        if what not in tasks:
+            tasks[what] = bars.add_task(what, total=total or 1)
+        bars.update(tasks[what], completed=done, total=total or 1)
+
+    def note(message: str) -> None:  # a retry about to wait, shown above the bars
+        err.print(f"papers: {one_line(message)}", markup=False, highlight=False)
+
+    return bars, step, note if err.is_terminal else None
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    if not args.ids and not args.arxiv_query:
+        raise PapersError("say what to add: ids (arxiv:2306.00978, doi:10.1145/…) or --arxiv-query")
+    bars, step, note = _steps()
+    with bars:
+        # Everything is fetched before anything is stored: a failure stores nothing.
+        rep = _library(args).add(
+            args.ids,
+            query=args.arxiv_query,
+            max_results=args.max,
+            on_fetch=lambda service, done, total: step(f"fetched from {service}", done, total),
+            progress=lambda done, total: step("embedded", done, total),
+            on_wait=note,
+            on_problem=lambda p: print(f"papers: {one_line(str(p))}", file=sys.stderr),
+        )
+    print(json.dumps(rep.to_dict(), indent=2) if args.json else f"add: {rep.summary()}")
     return 0
 
 
@@ -232,17 +305,17 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     lib = _library(args)
-    filters = {
-        "source": args.source,
-        "year": args.year,
-        "author": args.author,
-        "category": args.category,
-    }
+    filters = {"source": args.source, "year": args.year, "author": args.author,
+               "category": args.category}  # fmt: skip
     hits = lib.search(args.query, k=args.k, filters=filters, mode=args.mode)
+    why = "" if args.no_floor or not hits else lib.relevance(args.query, hits).reason  # as ask
     if args.json:
         # The real text: json.dumps escapes every control character (and all non-ASCII).
-        print(json.dumps({"query": args.query, "hits": [h.to_dict() for h in hits]}, indent=2))
+        out = {"query": args.query, "declined": why, "hits": [h.to_dict() for h in hits]}
+        print(json.dumps(out, indent=2))
         return 0
+    if why:
+        print(f"no paper seems to answer this ({why}); the closest:", file=sys.stderr)
     if not hits:
         print("no papers found")
     for i, h in enumerate(hits, 1):
@@ -276,7 +349,15 @@ def cmd_ask(args: argparse.Namespace) -> int:
     filters = {"source": args.source, "year": args.year}
     answer = None
     streamed = False
-    for event in lib.stream(args.question, llm=args.llm, k=args.k, filters=filters):
+    events = lib.stream(
+        args.question,
+        llm=args.llm,
+        k=args.k,
+        filters=filters,
+        show_unsupported=args.show_unsupported or None,
+        floor=False if args.no_floor else None,
+    )
+    for event in events:
         if isinstance(event, SourcesReady) and not args.json:
             for h in event.hits:
                 n = event.numbers[h.paper.paper_id]
@@ -294,19 +375,19 @@ def cmd_ask(args: argparse.Namespace) -> int:
         d = answer.to_dict()
         out = {
             key: d[key]
-            for key in ("question", "answer", "citations", "backend", "model", "timings")
-        }
-        out["declined"] = d["declined"]
+            for key in (
+                "question", "answer", "note", "sentences", "citations", "backend", "model",
+                "timings",
+            )
+        }  # fmt: skip
+        out["declined"], out["closest"] = d["declined"], d["closest"]
         print(json.dumps(out, indent=2))
     else:
-        if streamed:
-            print("\n")
-        # The checked text can differ from the stream: unsupported citations are removed.
-        # Streamed, it follows once under "Checked answer:"; not streamed, it is the answer.
-        print(plain(answer.text) if not streamed else "", end="")
-        if streamed and answer.text != answer.raw_text:
-            print("Checked answer:\n" + plain(answer.text))
-        print("\n" + plain(references_markdown(answer)))
+        # What streamed is the checked answer, sentence by sentence: nothing follows it.
+        print("\n" if streamed else plain(answer.text) + "\n")
+        if answer.note:
+            print(f"note: {one_line(answer.note)}", file=sys.stderr)
+        print(plain(references_markdown(answer)))
         t = answer.timings
         first = "-" if t.first_token_ms is None else f"{t.first_token_ms:.0f} ms"
         print(
@@ -334,6 +415,7 @@ def run_module(module: str, args: list[str]) -> int:
 
 COMMANDS = {
     "ingest": cmd_ingest,
+    "add": cmd_add,
     "stats": cmd_stats,
     "search": cmd_search,
     "ask": cmd_ask,

@@ -12,19 +12,26 @@ from typing import TYPE_CHECKING, Any
 
 from rag.errors import PapersError
 from rag.filters import Filters
-from rag.retrieve import SearchMode, relevance_floor
+from rag.retrieve import SearchMode
 from rag.retrieve import search as retrieve_search
 from rag.settings import Settings
 from rag.storage import Storage
 from rag.types import Answer, Hit, Paper
 
 if TYPE_CHECKING:
+    from llama_index.core.llms import LLM
+
     from rag.answer import AnswerEvent
     from rag.conversation import Conversation
     from rag.doctor import HealthReport
     from rag.ingest import IngestReport
     from rag.llm.base import ChatModel
+    from rag.relevance import Relevance
+    from rag.retriever import PapersRetriever
     from rag.sources import Problem, Record
+
+    # What ``llm=`` takes: a backend name, a ChatModel, or any llama-index LLM.
+    LLMChoice = str | ChatModel | LLM | None
 
 
 class Library:
@@ -104,6 +111,54 @@ class Library:
             records=records,
         )
 
+    def add(
+        self,
+        ids: Iterable[str] = (),
+        *,
+        query: str | None = None,
+        max_results: int = 20,
+        missing: Iterable[tuple[str, Record]] = (),
+        progress: Callable[[int, int], None] | None = None,
+        on_fetch: Callable[[str, int, int], None] | None = None,
+        on_wait: Callable[[str], None] | None = None,
+        on_problem: Callable[[Problem], None] | None = None,
+    ) -> IngestReport:
+        """Fetch papers by id (``arxiv:2306.00978``, ``doi:10.1145/…``), with ``query`` up to
+        ``max_results`` of an arXiv search, and the abstracts of the ``missing`` entries
+        (``(where, record)`` read without one) from OpenAlex; then store them in one ingest.
+
+        ``on_fetch(service, done, total)`` follows the fetching, ``progress`` the embedding.
+        Raises ``RemoteError`` (and stores nothing) when a service fails after its retries;
+        an id no service knows, or an abstract found nowhere, costs a ``Problem``.
+        """
+        from rag.ingest import IngestReport
+        from rag.remote import enrich_abstracts, fetch_papers
+        from rag.sources import Problem
+
+        remote = self.settings.remote
+        fetched = fetch_papers(
+            remote, ids, query=query, max_results=max_results, progress=on_fetch, on_wait=on_wait
+        )
+        missing = list(missing)
+        if missing:
+            enriched = enrich_abstracts(
+                [r for _, r in missing], remote, progress=on_fetch, on_wait=on_wait
+            )
+            for (where, rec), new in zip(missing, enriched.records, strict=True):
+                if new.abstract:
+                    fetched.records.append((where, new))
+                else:
+                    why = f"title {rec.title[:60]!r} has no abstract here or in OpenAlex; skipped"
+                    fetched.problems.append(Problem(where, rec.line, why))
+        for problem in fetched.problems:
+            if on_problem:
+                on_problem(problem)
+        if not fetched.records:
+            return IngestReport(problems=list(fetched.problems))
+        rep = self.ingest(records=fetched.records, progress=progress, on_problem=on_problem)
+        rep.problems[:0] = fetched.problems
+        return rep
+
     def remove(
         self, *, source: str | None = None, paper_ids: list[str] | None = None
     ) -> list[Paper]:
@@ -146,13 +201,45 @@ class Library:
             self.storage, query, k=k, filters=f, mode=mode, settings=self.settings.retrieval
         )
 
+    def relevance(self, query: str, hits: list[Hit]) -> Relevance:
+        """Whether ``hits`` (from :meth:`search`) answer ``query``: the decision ``ask`` makes
+        before answering, with a one-line reason and the closest papers when it declines."""
+        from rag.relevance import judge
+
+        return judge(
+            self.storage, query, hits, min_probability=self.settings.retrieval.min_relevance
+        )
+
+    def as_retriever(
+        self,
+        *,
+        k: int = 5,
+        filters: Mapping[str, Any] | Filters | None = None,
+        mode: SearchMode = "hybrid",
+    ) -> PapersRetriever:
+        """This library's search as a llama-index retriever, for any llama-index query engine.
+
+        Example:
+            >>> from llama_index.core.query_engine import RetrieverQueryEngine  # doctest: +SKIP
+            >>> retriever = lib.as_retriever(k=5)                               # doctest: +SKIP
+            >>> engine = RetrieverQueryEngine.from_args(retriever, llm=llm)     # doctest: +SKIP
+        """
+        from rag.retriever import PapersRetriever
+
+        return PapersRetriever(self, k=k, filters=filters, mode=mode)
+
     def warm(self) -> None:
         """Load the embedder and indexes now, so the first question is not the slow one."""
         self.storage.warm()
 
     # -- answering --------------------------------------------------------------
-    def chat_model(self, llm: str | None = None) -> ChatModel | None:
-        """The chat model for ``llm`` (auto, ollama[:model], embedded, none), made once."""
+    def chat_model(self, llm: LLMChoice = None) -> ChatModel | None:
+        """The chat model for ``llm``: a name (auto, ollama[:model], embedded, none), made
+        once; a ``ChatModel`` as it is; a llama-index ``LLM`` wrapped in ``LlamaIndexChat``."""
+        if llm is not None and not isinstance(llm, str):
+            from rag.llm import as_chat_model
+
+            return as_chat_model(llm)
         spec = llm or self.settings.llm.backend
         if spec == "none":
             return None
@@ -168,11 +255,18 @@ class Library:
         question: str,
         *,
         conversation: Conversation | None = None,
-        llm: str | None = None,
+        llm: LLMChoice = None,
         k: int | None = None,
         filters: Mapping[str, Any] | Filters | None = None,
+        show_unsupported: bool | None = None,
+        floor: bool | None = None,
     ) -> AsyncIterator[AnswerEvent]:
         """Answer ``question``: yields ``SourcesReady``, then ``TextDelta``s, then ``AnswerDone``.
+
+        ``llm`` is a backend name (see :meth:`chat_model`), a ``ChatModel``, or any
+        llama-index LLM (e.g. ``OpenAILike`` pointed at LM Studio or a llama.cpp server).
+        ``floor=False`` answers even when no paper seems to (default: ``retrieval.floor``);
+        a declined answer names the closest papers (``Answer.closest``) and why (``note``).
 
         Example:
             >>> question = "Which papers quantize LLM weights?"
@@ -184,14 +278,25 @@ class Library:
 
         from rag.answer import astream_answer
         from rag.conversation import Conversation, acondense_question
+        from rag.relevance import declined
 
         conversation = conversation if conversation is not None else Conversation()
         chat = await asyncio.to_thread(self.chat_model, llm)
         await asyncio.to_thread(self.warm)
-        standalone = await acondense_question(question, conversation, chat)
+        # A question without pointing words is searched as asked first, to tell a new one from
+        # a follow-up (rag/followup.py): one more retrieval, ~10-20 ms, on those turns only.
+        standalone = await acondense_question(
+            question,
+            conversation,
+            chat,
+            search=lambda q: self.search(q, k=k, filters=filters),
+        )
         t0 = time.perf_counter()
         hits = await asyncio.to_thread(self.search, standalone, k=k, filters=filters)
-        hits = relevance_floor(hits, min_dense_score=self.settings.retrieval.min_dense_score)
+        verdict = None
+        if self.settings.retrieval.floor if floor is None else floor:
+            verdict = await asyncio.to_thread(self.relevance, standalone, hits)
+            hits = hits if verdict.answers else []
         retrieval_ms = (time.perf_counter() - t0) * 1000
         async for event in astream_answer(
             question,
@@ -202,24 +307,37 @@ class Library:
             settings=self.settings,
             retrieval_ms=retrieval_ms,
             standalone_question=standalone,
+            show_unsupported=(
+                self.settings.answer.show_unsupported
+                if show_unsupported is None
+                else show_unsupported
+            ),
         ):
-            yield event
+            yield event if verdict is None or verdict.answers else declined(event, verdict)
 
     async def aask(
         self,
         question: str,
         *,
         conversation: Conversation | None = None,
-        llm: str | None = None,
+        llm: LLMChoice = None,
         k: int | None = None,
         filters: Mapping[str, Any] | Filters | None = None,
+        show_unsupported: bool | None = None,
+        floor: bool | None = None,
     ) -> Answer:
         """Answer ``question`` and return the checked ``Answer`` (see :meth:`astream`)."""
         from rag.answer import AnswerDone
 
         answer = None
         async for event in self.astream(
-            question, conversation=conversation, llm=llm, k=k, filters=filters
+            question,
+            conversation=conversation,
+            llm=llm,
+            k=k,
+            filters=filters,
+            show_unsupported=show_unsupported,
+            floor=floor,
         ):
             if isinstance(event, AnswerDone):
                 answer = event.answer
@@ -230,15 +348,25 @@ class Library:
         question: str,
         *,
         conversation: Conversation | None = None,
-        llm: str | None = None,
+        llm: LLMChoice = None,
         k: int | None = None,
         filters: Mapping[str, Any] | Filters | None = None,
+        show_unsupported: bool | None = None,
+        floor: bool | None = None,
     ) -> Iterator[AnswerEvent]:
         """Sync twin of :meth:`astream`: an iterator of the same events."""
         from rag.llm.base import iterate_async
 
         return iterate_async(
-            self.astream(question, conversation=conversation, llm=llm, k=k, filters=filters)
+            self.astream(
+                question,
+                conversation=conversation,
+                llm=llm,
+                k=k,
+                filters=filters,
+                show_unsupported=show_unsupported,
+                floor=floor,
+            )
         )
 
     def ask(
@@ -246,9 +374,11 @@ class Library:
         question: str,
         *,
         conversation: Conversation | None = None,
-        llm: str | None = None,
+        llm: LLMChoice = None,
         k: int | None = None,
         filters: Mapping[str, Any] | Filters | None = None,
+        show_unsupported: bool | None = None,
+        floor: bool | None = None,
     ) -> Answer:
         """Sync twin of :meth:`aask`.
 
@@ -260,7 +390,13 @@ class Library:
 
         answer = None
         for event in self.stream(
-            question, conversation=conversation, llm=llm, k=k, filters=filters
+            question,
+            conversation=conversation,
+            llm=llm,
+            k=k,
+            filters=filters,
+            show_unsupported=show_unsupported,
+            floor=floor,
         ):
             if isinstance(event, AnswerDone):
                 answer = event.answer

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "CONDENSE_PROMPT",
+    "DECLINED_CLOSEST",
     "EXCERPT_TEMPLATE",
     "NOT_IN_LIBRARY",
     "SYSTEM_PROMPT",
@@ -15,6 +16,10 @@ __all__ = [
 # Said verbatim whenever the library has nothing that answers; the answer checker and the
 # front-ends recognise it, so keep it one plain sentence.
 NOT_IN_LIBRARY = "The library has no papers that answer this question."
+# ... and when the relevance rule declined, the same sentence naming the closest papers
+# ("closest: AWQ: Activation-aware ..., similarity 0.31"), so the user can rephrase. It
+# starts with NOT_IN_LIBRARY's words, which is what the front-ends recognise.
+DECLINED_CLOSEST = NOT_IN_LIBRARY[:-1] + " (closest: {closest})."
 
 # When the model replied but nothing of its reply is left to show (empty, only citation
 # numbers, only an invented "Question:"), the papers were found and the model failed, so

@@ -61,6 +61,7 @@ class Hit:
     def to_dict(self) -> dict[str, Any]:
         return {
             "paper_id": self.paper.paper_id,
+            "citekey": self.paper.citekey,
             "title": self.paper.title,
             "score": round(self.score, 6),
             "dense_rank": self.dense_rank,
@@ -82,16 +83,59 @@ class Citation:
     score: float = 0.0
     url: str | None = None
     attributed: bool = False
+    citekey: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "n": self.n,
+            "citekey": self.citekey,
             "paper_id": self.paper_id,
             "title": self.title,
             "evidence": self.evidence,
             "score": round(self.score, 4),
             "url": self.url,
             "attributed": self.attributed,
+        }
+
+
+SUPPORTED = "supported"
+ATTRIBUTED = "attributed"
+UNSUPPORTED = "unsupported"
+
+
+@dataclass
+class Sentence:
+    """One sentence of an answer and what the check found for it.
+
+    ``supported``: an abstract it cites supports it (``evidence`` is that abstract sentence);
+    ``attributed``: it cited nothing that supports it, one source clearly does, and the
+    citation was added; ``unsupported``: no source supports it. Unsupported sentences are
+    not part of ``Answer.text`` unless the user asked for the raw model text.
+    ``origin`` is "model" for the model's words, "abstract" for a sentence quoted from one.
+    """
+
+    text: str
+    status: str
+    citations: list[int] = field(default_factory=list)
+    evidence: str = ""
+    score: float = 0.0
+    origin: str = "model"
+    # What stood between the previous sentence and this one in the raw text (a paragraph
+    # break, a list bullet), so the shown text keeps the model's layout.
+    lead: str = " "
+
+    @property
+    def shown_by_default(self) -> bool:
+        return self.status != UNSUPPORTED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "status": self.status,
+            "citations": self.citations,
+            "evidence": self.evidence,
+            "score": round(self.score, 4),
+            "origin": self.origin,
         }
 
 
@@ -125,17 +169,29 @@ class Answer:
     timings: Timings = field(default_factory=Timings)
     declined: bool = False
     standalone_question: str | None = None
+    # Every sentence of the answer with its check status, unsupported ones included.
+    sentences: list[Sentence] = field(default_factory=list)
+    # One line about how the answer was made when that matters to the reader ("the model's
+    # text failed the check; these are the abstract sentences closest to the question").
+    note: str = ""
+    # When the relevance rule declined: the papers closest to the question, shown so the user
+    # can rephrase. Not ``sources``: those are the papers the answer may cite, and front-ends
+    # number and list them as references.
+    closest: list[Hit] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "question": self.question,
             "answer": self.text,
+            "note": self.note,
+            "sentences": [s.to_dict() for s in self.sentences],
             "raw_answer": self.raw_text,
             "citations": [c.to_dict() for c in self.citations],
             "sources": [h.to_dict() for h in self.sources],
             "backend": self.backend,
             "model": self.model,
             "declined": self.declined,
+            "closest": [h.to_dict() for h in self.closest],
             "standalone_question": self.standalone_question,
             "timings": self.timings.to_dict(),
         }

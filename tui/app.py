@@ -50,6 +50,43 @@ def references(answer) -> str:
     return re.sub(r"^(\d+)\. ", r"- \\[\1\\] ", references_markdown(answer), flags=re.M)
 
 
+# The mark after each sentence of an answer: what the citation check found for it.
+STATUS_MARKS = {
+    "supported": "✓",  # the abstract it cites supports it
+    "attributed": "✓⁺",  # uncited or miscited; the check found and added its source
+    "unsupported": "✗ unsupported",  # no abstract supports it (shown only when asked)
+}
+
+
+def answer_markdown(answer, *, evidence: bool = False) -> str:
+    """The answer for the chat: each sentence with its check mark, the evidence sentence
+    under it when ``evidence`` is on (f3), then the note and the references.
+
+    Saved answers from before sentences were kept show their text as it was.
+    """
+    from rag import UNSUPPORTED_MARK
+
+    shown = [
+        s for s in getattr(answer, "sentences", [])
+        if s.status != "unsupported" or UNSUPPORTED_MARK in answer.text
+    ]  # fmt: skip
+    if not shown or answer.declined:
+        body = _md_text(answer.text)
+    else:
+        lines = []
+        for s in shown:
+            text = s.text.removeprefix(UNSUPPORTED_MARK)
+            line = f"{_md_text(text)} *{STATUS_MARKS.get(s.status, '')}*"
+            if evidence and s.evidence:
+                line += f"\n\n> {_md_text(s.evidence)}"
+            lines.append(line)
+        body = "\n\n".join(lines) if evidence else " ".join(lines)
+    if getattr(answer, "note", ""):
+        body = f"*{_md_text(answer.note)}*\n\n{body}"
+    refs = references(answer)
+    return body + ("\n\n" + _md_text(refs) if refs else "")
+
+
 def format_timings(timings) -> str:
     """The status bar's timing figures for the latest answer."""
     first = "–" if timings.first_token_ms is None else f"{timings.first_token_ms:.0f}"
@@ -75,6 +112,7 @@ class PapersApp(App[int]):
         Binding("ctrl+o", "open_chats", "Chats"),
         Binding("ctrl+e", "export", "Export", priority=True),  # Input takes ctrl+e otherwise
         Binding("f2", "settings", "Settings"),
+        Binding("f3", "toggle_evidence", "Evidence"),
         Binding("f1", "help", "Help"),
         Binding("question_mark", "help", "Help", show=False),
         Binding("ctrl+q", "quit", "Quit"),
@@ -111,6 +149,7 @@ class PapersApp(App[int]):
         self._ollama_models: list[str] = []
         self._timings = ""
         self._current: AnswerView | None = None
+        self.show_evidence = False  # f3: each sentence's supporting abstract sentence
 
     # -- layout -----------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -237,6 +276,7 @@ class PapersApp(App[int]):
                     "llm": saved.get("llm") if self._llm_given else choices.llm,
                     "source": choices.source,
                     "years": list(choices.years) if choices.years else None,
+                    "show_unsupported": choices.show_unsupported,
                 },
             )
 
@@ -247,7 +287,12 @@ class PapersApp(App[int]):
         years = saved.get("years")
         ok = isinstance(years, list) and len(years) == 2 and any(years)
         years = tuple(years) if ok and all(y is None or isinstance(y, int) for y in years) else None
-        self.choices = self.choices.with_(llm=llm, source=source, years=years)
+        self.choices = self.choices.with_(
+            llm=llm,
+            source=source,
+            years=years,
+            show_unsupported=saved.get("show_unsupported") is True,
+        )
         label = self.choices.filters_label()
         if label:
             self.notify(f"filters from last time: {label} (f2 to change)", timeout=6)
@@ -356,6 +401,8 @@ class PapersApp(App[int]):
                 conversation=self.conversation,
                 llm=self.choices.llm,
                 filters=self.choices.filters,
+                show_unsupported=self.choices.show_unsupported,
+                floor=False if self.choices.no_floor else None,
             ):
                 if isinstance(event, SourcesReady):
                     await sources.show(event.hits, event.numbers)
@@ -381,11 +428,8 @@ class PapersApp(App[int]):
             self._current = None
 
     async def _finish(self, view: AnswerView, answer) -> None:
-        text = _md_text(answer.text)
-        refs = references(answer)
-        if refs:
-            text += "\n\n" + _md_text(refs)
-        await view.markdown.update(text)
+        view.answer = answer
+        await view.markdown.update(answer_markdown(answer, evidence=self.show_evidence))
         self._timings = format_timings(answer.timings)
         view.set_note(
             f"{answer.backend}:{answer.model}" + (" · declined" if answer.declined else "")
@@ -457,11 +501,9 @@ class PapersApp(App[int]):
         log = self.query_one("#log", VerticalScroll)
         last = None
         for question, answer in self.conversation.turns:
-            text = _md_text(answer.text)
-            refs = references(answer)
-            if refs:
-                text += "\n\n" + _md_text(refs)
-            await log.mount_all([QuestionView(question), AnswerView(text, note="(saved)")])
+            view = AnswerView(answer_markdown(answer, evidence=self.show_evidence), note="(saved)")
+            view.answer = answer
+            await log.mount_all([QuestionView(question), view])
             last = answer
         if last is not None:
             sources = self.query_one("#sources", SourcesPanel)
@@ -484,6 +526,16 @@ class PapersApp(App[int]):
             return
         self.notify(f"exported {md_path} and {bib_path}")
 
+    async def action_toggle_evidence(self) -> None:
+        """Show or hide, under each sentence, the abstract sentence that supports it."""
+        self.show_evidence = not self.show_evidence
+        for view in self.query(AnswerView):
+            if view.answer is not None:
+                await view.markdown.update(
+                    answer_markdown(view.answer, evidence=self.show_evidence)
+                )
+        self.notify("evidence shown" if self.show_evidence else "evidence hidden", timeout=2)
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
@@ -500,10 +552,8 @@ def export_conversation(
     parts = [f"# {plain(conversation.turns[0][0])}\n"]
     cited: dict[str, Any] = {}
     for question, answer in conversation.turns:
-        parts.append(f"## {plain(question)}\n\n{plain(answer.text)}\n")
-        refs = references(answer)
-        if refs:
-            parts.append(f"References:\n\n{refs}\n")
+        # Each sentence with its status mark and evidence: the export is for checking.
+        parts.append(f"## {plain(question)}\n\n{answer_markdown(answer, evidence=True)}\n")
         papers = {h.paper.paper_id: h.paper for h in answer.sources}
         for c in answer.citations:
             if c.paper_id in papers:

@@ -56,6 +56,10 @@ class Choices:
     llm: str | None = None
     source: str | None = None
     years: Years | None = None
+    # Keep the model's sentences no abstract supports, marked, instead of removing them.
+    show_unsupported: bool = False
+    # Answer even when the relevance rule finds no paper that answers (`papers ask --no-floor`).
+    no_floor: bool = False
 
     @property
     def filters(self) -> Filters | None:

@@ -78,6 +78,16 @@ class ChatModel(abc.ABC):
         """
         return False
 
+    def quotes_first(self) -> bool:
+        """Whether the checked abstract sentences come first in the answer, at once, and the
+        model's checked sentences after them, instead of the model leading.
+
+        For a small base model (the packaged Gemma 3 270M) whose sentences mostly fail the
+        check: leading with its text kept the first shown sentence waiting on a reply that
+        was then dropped (see README "The embedded model" for the measurements).
+        """
+        return self.writes_documents()
+
     def check(self) -> None:  # noqa: B027 - optional hook
         """Raise an ``LLMError`` if the model cannot be used (called before first use)."""
 

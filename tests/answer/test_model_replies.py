@@ -77,7 +77,7 @@ def test_label_stripping_leaves_ordinary_openings_alone():
 
 async def test_a_document_model_is_cut_where_it_invents_the_next_question(papers, embedder):
     done = await ask(papers, embedder, f"{CLAIM}\nQuestion: What is PB-LLM?", documents=True)
-    assert done.text == CLAIM and "Question" not in done.raw_text
+    assert done.text.endswith(CLAIM) and "Question" not in done.raw_text + done.text
 
 
 # --- a reply that leaves nothing is said so, with the abstracts' own words ----------------
@@ -100,8 +100,10 @@ async def test_a_reply_that_leaves_nothing_gets_the_extractive_answer_and_why(
     done = await ask(papers, embedder, reply, documents=documents)
     assert not done.declined
     assert done.text != NOT_IN_LIBRARY and NOT_IN_LIBRARY not in done.text
-    note, body = done.text.split("\n\n")
+    # The reason is the answer's note, not a sentence of it: the text is only checked quotes.
+    note, body = done.note, done.text
     assert note.startswith(f"{UNUSABLE} ({why}") and "\n" not in note
+    assert {s.origin for s in done.sentences if s.status != "unsupported"} == {"abstract"}
     # The abstract sentences, each cited, and every marker a listed citation.
     assert MARKER.search(body) and "backpropagation" in body
     assert {int(n) for n in MARKER.findall(body)} == {c.n for c in done.citations}
@@ -121,8 +123,26 @@ async def test_nothing_left_and_nothing_to_quote_is_one_line_reason(papers, embe
     assert "\n" not in done.text and NOT_IN_LIBRARY not in done.text
 
 
-async def test_a_model_that_says_it_cannot_answer_still_declines(papers, embedder):
+async def test_a_model_that_says_it_cannot_answer_is_overruled_by_quotable_evidence(
+    papers, embedder
+):
+    # Whether to decline is the retrieval's call: an abstract sentence close enough to quote
+    # is shown (an empty answer is worse than a quoted abstract), and the note says why.
     done = await ask(papers, embedder, f"Answer: {NOT_IN_LIBRARY}")
+    assert not done.declined and "backpropagation" in done.text
+    assert done.note.startswith(f"{UNUSABLE} (the model found no answer")
+
+
+async def test_a_model_that_says_it_cannot_answer_declines_with_nothing_to_quote(
+    papers, embedder
+):
+    done = await ask(
+        papers,
+        embedder,
+        NOT_IN_LIBRARY,
+        question="What is the airspeed velocity of an unladen swallow?",
+        names=("AdamP",),
+    )
     assert done.declined and done.text == NOT_IN_LIBRARY
 
 

@@ -137,7 +137,9 @@ def assert_answer(outcome: Outcome) -> Answer:
 def test_a_reply_is_the_answer_whatever_it_begins_with(lib, standin, reply: str) -> None:
     standin.reply(reply)
     answer = assert_answer(ask(lib))
-    assert answer.text == GOOD
+    # The model's sentence first (checked); abstract sentences it did not carry may follow.
+    assert answer.text.startswith(GOOD)
+    assert answer.sentences[0].status == "supported" and answer.sentences[0].origin == "model"
     assert answer.raw_text == reply
     assert (answer.backend, answer.model) == ("ollama", MODEL)
 
@@ -156,27 +158,33 @@ def test_a_reply_with_nothing_in_it_gives_the_abstracts_and_says_why(
 ) -> None:
     standin.reply(reply)
     answer = assert_answer(ask(lib))
-    note, quoted = answer.text.split("\n\n")
+    note, quoted = answer.note, answer.text
     assert note.startswith(f"{UNUSABLE} ({why})")
     assert "salient weights" in quoted and MARKER.search(quoted)
 
 
-def test_a_model_that_says_the_library_cannot_answer_declines(lib, standin) -> None:
+def test_a_model_that_says_the_library_cannot_answer_is_shown_the_quotes(lib, standin) -> None:
+    # The papers passed the relevance decision and hold sentences close enough to quote:
+    # those are shown, with a note, rather than an empty answer.
     standin.reply(f"Answer: {NOT_IN_LIBRARY}")
     answer = ask(lib)
     assert isinstance(answer, Answer)
-    assert answer.declined and answer.text == NOT_IN_LIBRARY
+    assert not answer.declined and "salient weights" in answer.text
+    assert answer.note.startswith(f"{UNUSABLE} (the model found no answer")
 
 
-async def test_the_stream_shows_sources_then_the_raw_reply_then_the_checked_answer(
-    lib, standin
-) -> None:
-    reply = f"Answer: {GOOD}"
+async def test_the_stream_shows_sources_then_only_checked_sentences(lib, standin) -> None:
+    invented = "AWQ was first proposed for protein folding on quantum computers [1]."
+    reply = f"Answer: {GOOD} {invented}"
     standin.reply(reply)
     events = [e async for e in lib.astream(QUESTION, llm=LLM)]
     assert isinstance(events[0], SourcesReady) and isinstance(events[-1], AnswerDone)
-    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == reply
-    assert events[-1].answer.text == GOOD
+    streamed = "".join(e.text for e in events if isinstance(e, TextDelta))
+    answer = events[-1].answer
+    assert streamed == answer.text and streamed.startswith(GOOD)
+    # The unsupported sentence never reached the stream; it is kept, marked, in sentences.
+    assert "protein" not in streamed and answer.raw_text == reply
+    assert [s.status for s in answer.sentences if "protein" in s.text] == ["unsupported"]
 
 
 # --- failures: one line that says what happened and what to do -------------------------

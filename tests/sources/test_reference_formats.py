@@ -370,3 +370,20 @@ def test_cli_ingest_of_a_bib_file_prints_problem_lines_and_the_summary(tmp_path,
 def test_a_forced_reference_format_on_another_file_costs_a_line_not_a_traceback(fmt, problem):
     path = seed_file("001")
     assert read(path, fmt=fmt) == ([], [Problem(str(path), *problem)])
+
+
+@pytest.mark.parametrize("export", [BIB, RIS, CSL], ids=["bibtex", "ris", "csljson"])
+def test_each_export_merges_its_seed_duplicate_with_the_seed_paper(library, export):
+    # The seed page has the AWQ paper by title only (a `t:` id); the export has it with its
+    # arXiv id and citekey. One paper, both sources, the seed's id, the export's metadata.
+    seed = seed_file("003")
+    library.ingest([seed])
+    before = library.stats()["papers"]
+    (old,) = library.storage.catalogue.find_titles("Activation-aware Weight Quantization")
+    rep = library.ingest([export])
+    assert (rep.added, rep.merged, rep.skipped) == (53, 1, 6)
+    assert library.stats()["papers"] == before + 53
+    (awq,) = library.storage.catalogue.find_titles("Activation-aware Weight Quantization")
+    assert awq.paper_id == old.paper_id and awq.paper_id.startswith("t:")
+    assert set(awq.sources) == {seed.name, export.name}
+    assert (awq.arxiv_id, awq.citekey) == ("2306.00978", "lin2024awq")

@@ -314,13 +314,49 @@ async def test_references_keep_their_numbers(library, tmp_path):
     script(
         library,
         "AWQ protects only 1% of salient weights to reduce quantization error [1]. "
-        "PB-LLM binarizes only part of the weights of large language models [4].",
+        "PB-LLM binarizes only part of the weights of large language models [3].",
     )
     app = make_app(library, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await ask(pilot, app, AWQ_QUESTION)
         cited = {c.n for c in app.conversation.turns[0][1].citations}
         source = app.query_one(AnswerView).markdown.source
-        for n in cited:  # a Markdown ordered list would renumber [4] as "2."
+        for n in cited:  # a Markdown ordered list would renumber [3] as "2."
             assert f"- \\[{n}\\] " in source
-        assert 4 in cited
+        assert 3 in cited
+
+
+INVENTED = "AWQ was first used to fold proteins on quantum computers [1]."
+SUPPORTED = "AWQ protects only 1% of salient weights to reduce quantization error [1]."
+
+
+async def test_an_unsupported_sentence_never_reaches_the_transcript_or_export(library, tmp_path):
+    script(library, f"{INVENTED} {SUPPORTED}")
+    app = make_app(library, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, app, AWQ_QUESTION)
+        view = app.query_one(AnswerView)
+        shown = view.markdown.source
+        assert "proteins" not in shown and "salient weights" in shown
+        assert "✓" in shown  # each sentence carries its check mark
+        # f3: each sentence's supporting abstract sentence, quoted under it.
+        await pilot.press("f3")
+        await until(lambda: "> " in app.query_one(AnswerView).markdown.source)
+        with_evidence = app.query_one(AnswerView).markdown.source
+        assert "proteins" not in with_evidence and "observation that weights" in with_evidence
+        await pilot.press("ctrl+e")
+        await until(lambda: len(list((tmp_path / "export").glob("*.md"))) == 1)
+        exported = next((tmp_path / "export").glob("*.md")).read_text()
+        assert "proteins" not in exported and "salient weights" in exported
+        answer = app.conversation.turns[0][1]
+        assert [s.status for s in answer.sentences if "proteins" in s.text] == ["unsupported"]
+
+
+async def test_the_unsupported_setting_shows_them_marked(library, tmp_path):
+    script(library, f"{INVENTED} {SUPPORTED}")
+    app = make_app(library, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        app.choices = app.choices.with_(show_unsupported=True)
+        await ask(pilot, app, AWQ_QUESTION)
+        shown = app.query_one(AnswerView).markdown.source
+        assert "proteins" in shown and "✗ unsupported" in shown

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.timeout(300)
 AWQ_REPLY = (
     "AWQ protects the 1% of salient weights, found from activation magnitudes, "
     "by scaling them before quantization [1]. PB-LLM instead keeps salient weights "
-    "in higher precision while binarizing the rest [4]."
+    "in higher precision while binarizing the rest [3]."
 )
 PROBE_NOTE = "Ollama: not probed in snapshots"
 

@@ -17,7 +17,8 @@ KEYS = [
     ("ctrl+n", "start a new chat"),
     ("ctrl+o", "saved chats: open (enter), rename (r), delete (d)"),
     ("ctrl+e", "export the chat as Markdown and its cited papers as BibTeX"),
-    ("f2", "settings: the model that answers, filters by source page and year"),
+    ("f2", "settings: the model, filters, unsupported sentences, the relevance floor"),
+    ("f3", "show or hide the abstract sentence behind each sentence of the answers"),
     ("ctrl+p", "command palette: models, source filters, `year 2020-2024`"),
     ("f1 / ?", "this help"),
     ("ctrl+q", "quit"),
@@ -34,7 +35,9 @@ class HelpScreen(ModalScreen[None]):
             text.append(f"  {what}\n")
         text.append(
             "\nAnswers cite papers as [n]; ✓ marks a source the answer cites, its supporting"
-            " sentence highlighted when you open it.",
+            " sentence highlighted when you open it. After each sentence of an answer: ✓ its"
+            " citation's abstract supports it; ✓⁺ the check found its source and added the"
+            " citation; ✗ no abstract supports it (shown only if the settings ask for it).",
             style="dim",
         )
         with VerticalScroll(id="help-box"):

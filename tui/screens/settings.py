@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
 from tui.choices import ChoiceError, Choices, parse_years, years_text
@@ -78,6 +78,16 @@ class SettingsScreen(ModalScreen[Choices | None]):
                 placeholder="any; 2023, 2020-2024, 2020- (since) or -2019 (until)",
                 id="settings-years",
             )
+            yield Checkbox(
+                "Show unsupported sentences (marked ✗) instead of removing them",
+                self.choices.show_unsupported,
+                id="settings-unsupported",
+            )
+            yield Checkbox(
+                "Answer even when no paper seems to (no relevance floor)",
+                self.choices.no_floor,
+                id="settings-no-floor",
+            )
             yield Static("", id="settings-error")
             with Horizontal(id="settings-buttons"):
                 yield Button("Apply", id="settings-apply", variant="primary")
@@ -116,6 +126,8 @@ class SettingsScreen(ModalScreen[Choices | None]):
             llm=str(backend) if isinstance(backend, str) else self.choices.llm,
             source=source if isinstance(source, str) else None,
             years=years,
+            show_unsupported=self.query_one("#settings-unsupported", Checkbox).value,
+            no_floor=self.query_one("#settings-no-floor", Checkbox).value,
         )
 
     @on(Button.Pressed, "#settings-apply")

@@ -27,6 +27,7 @@ class AnswerView(Vertical):
         super().__init__(classes="answer")
         self._initial = plain(text)
         self._note = note
+        self.answer = None  # the checked Answer once it is done (re-rendered by f3)
 
     def compose(self) -> ComposeResult:
         yield Markdown(self._initial, classes="answer-text")
