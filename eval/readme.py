@@ -80,7 +80,7 @@ def render(
         "<!-- generated: edit eval/readme.py and rerun it, not this text -->",
         "",
         f"`{command}` on `eval/{first['dataset']}` (sha256 `{first['dataset_sha256'][:12]}`), "
-        f"{note}k={first['k']}, relevance floor {first['min_dense_score']}, "
+        f"{note}k={first['k']}, "
         f"eval support cosine {first['support_cosine']}:",
         "",
     ]
@@ -125,6 +125,33 @@ def render(
     ]
     lines += [_table(header, rows), ""]
 
+    rows = []
+    for r in reports:
+        c, st = r["overall"]["citations"], r["overall"].get("sentences", {})
+        rows.append(
+            [
+                label(r),
+                fmt(c.get("cited_gold_fact_which_multi")),
+                fmt(st.get("supported_share")),
+                fmt(st.get("attributed_share")),
+                str(st.get("unsupported_shown", "-")),
+                str(st.get("unsupported_removed", "-")),
+                str(st.get("model_sentences_shown", "-")),
+                "-" if st.get("answer_words") is None else f"{st['answer_words']:.0f}",
+            ]
+        )
+    header = [
+        "backend",
+        "cited papers that are gold (fact, which-paper, multi)",
+        "sentences supported",
+        "attributed",
+        "unsupported shown",
+        "unsupported removed",
+        "model sentences shown",
+        "words",
+    ]
+    lines += [_table(header, rows), ""]
+
     rows = [
         [
             label(r),
@@ -136,7 +163,7 @@ def render(
         ]
         for r in reports
     ]
-    header = ["backend", "sources", "first token", "whole answer", "run finished (load average)"]
+    header = ["backend", "sources", "first text", "whole answer", "run finished (load average)"]
     lines += [
         "Latency in ms, p50 / p95 (2 cores, shared with other jobs):",
         "",

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["EMBEDDED_SLICE", "EMBEDDED_SLICE_IDS", "EXTRACTIVE", "Floors", "check"]
+__all__ = ["EMBEDDED", "EMBEDDED_SLICE_IDS", "EXTRACTIVE", "Floors", "check"]
 
 
 @dataclass(frozen=True)
@@ -41,27 +41,29 @@ EXTRACTIVE = Floors(
     recall_at_5=0.94,
     citation_precision=0.97,
     unanswerable_declined=0.75,
+    # Measured 2026-11-30: 0.946 (the paper gap was tuned on eval/questions/, not on these).
+    cited_gold=0.85,
+    faithfulness=0.95,
 )
 
-# A fixed slice across the kinds of question for the embedded model (Gemma 3 270M), small
-# enough for CI on 2 cores: two fact, one which-paper, one multi, one unanswerable, one
-# follow-up, two paraphrase. The answerable ones are among the questions the model answered
-# with a citation in the whole-dev-set run of 2026-11-23 (it cites in only 27 of 73), so that
-# citation precision is measured on several cited answers rather than one or none.
+# The whole dev set with the embedded model (Gemma 3 270M) at temperature 0 (the test's
+# setting, so a run is repeatable). Measured 2026-11-30 (the answer's sentences checked before
+# they are shown, quotes first for a base model): recall@5 and citation precision as the
+# extractive run, faithfulness 1.000, unsupported sentences shown 0, cited papers that are
+# gold on fact/which-paper/multi 0.933, must-mention equal to the extractive run's. Beside
+# these floors, tests/eval/test_dev_set.py holds its must-mention to at least the extractive
+# run's and its answerable questions declined to at most the extractive run's.
+# A fixed slice across the kinds of question, for a quick look (`eval.readme --embedded-slice`):
+# two fact, one which-paper, one multi, one unanswerable, one follow-up, two paraphrase.
 EMBEDDED_SLICE_IDS = ("q001", "q005", "q028", "q035", "q041", "q054", "q063", "q064")
 
-# Measured 2026-11-23 on that slice, --llm embedded at temperature 0 (the test's setting, so
-# that a run is repeatable): recall@5 1.000, citation precision 1.000 over the 5 answers that
-# cite, dangling 0, unanswerable declined 1/1 (twice, the same answers); 64 s in the test on
-# a quiet machine, 212 s with another eval running beside it.
-# Retrieval does not depend on the model (except for the condensed follow-up); the precision
-# floor lets one of the five cited answers lose its support, not two.
-EMBEDDED_SLICE = Floors(
-    name="embedded (Gemma 3 270M), slice",
-    recall_at_5=0.95,
-    citation_precision=0.8,
+EMBEDDED = Floors(
+    name="embedded (Gemma 3 270M), whole dev set",
+    recall_at_5=0.94,
+    citation_precision=0.97,
+    cited_gold=0.85,
+    faithfulness=0.95,
 )
-
 
 def check(report: Mapping[str, Any], floors: Floors) -> list[str]:
     """What in ``report``'s overall figures falls below ``floors``: one line each, empty if

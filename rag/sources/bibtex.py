@@ -34,7 +34,7 @@ from pylatexenc.latex2text import LatexNodes2Text, MacroTextSpec, get_default_la
 
 from rag.sources.fields import ABSTRACT_MAX_CHARS, TITLE_MAX_CHARS, clean, surrogate, too_long
 from rag.sources.record import MissingAbstract, Problem, ProblemSink, Record
-from rag.sources.textfile import Encoding, open_text, unreadable
+from rag.sources.textfile import Encoding, read_whole, unreadable
 
 # bibtexparser logs each broken block at WARNING; with no handler anywhere Python prints that to
 # stderr, next to (and unlike) our own one-line problem for the same block. A library's logger
@@ -321,20 +321,9 @@ def read_bibtex(
 ) -> Iterator[Record]:
     """A .bib file: one record per entry with an abstract; each entry's text is kept as is."""
     where = str(path)
-    size = path.stat().st_size
-    if size > MAX_WHOLE_FILE_BYTES:
-        report(
-            Problem(
-                where,
-                0,
-                f"BibTeX file of {size / 1e6:,.0f} MB is larger than papers "
-                f"reads at once ({MAX_WHOLE_FILE_BYTES / 1e6:,.0f} MB); split it",
-            )
-        )
+    text = read_whole(path, encoding, "BibTeX", MAX_WHOLE_FILE_BYTES, report)
+    if text is None:
         return
-    with path.open("rb") as raw:
-        # newline="" keeps each entry's line ends, so its text is written back as it was.
-        text = open_text(raw, encoding).read()
     for entry in parse_bibtex(text, where, report):
         if why := unreadable(entry.raw, encoding):
             report(Problem(where, entry.line, f"`{entry.key}`: {why}; entry skipped"))

@@ -19,7 +19,7 @@ from rag.sources.bibtex import (
 )
 from rag.sources.fields import clean, kind
 from rag.sources.record import Problem, ProblemSink, Record
-from rag.sources.textfile import Encoding, open_text, unreadable
+from rag.sources.textfile import Encoding, read_whole, unreadable
 
 _SPACE = re.compile(r"[ \t\r\n\ufeff]*")
 # CSL item types as BibTeX entry types; the rest (preprints are "article") are @misc.
@@ -61,19 +61,9 @@ def read_csljson(
     pylatexenc encoding each item's BibTeX rendering.
     """
     where = str(path)
-    size = path.stat().st_size
-    if size > MAX_WHOLE_FILE_BYTES:
-        report(
-            Problem(
-                where,
-                0,
-                f"CSL-JSON file of {size / 1e6:,.0f} MB is larger than "
-                f"papers reads at once ({MAX_WHOLE_FILE_BYTES / 1e6:,.0f} MB); split it",
-            )
-        )
+    text = read_whole(path, encoding, "CSL-JSON", MAX_WHOLE_FILE_BYTES, report)
+    if text is None:
         return
-    with path.open("rb") as raw:
-        text = open_text(raw, encoding).read()
     at = _SPACE.match(text).end()  # type: ignore[union-attr]
     line, counted = 1, 0
 

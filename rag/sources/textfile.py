@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import codecs
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 # Enough of a file to tell its encoding and format: a seed page shows its header and a dozen
 # papers in the first 64 KiB.
@@ -153,3 +154,26 @@ def unreadable(text: str, encoding: Encoding) -> str:
     if _UNDECODABLE in text:
         return f"not {encoding.label}"
     return ""
+
+
+def read_whole(
+    path: Path, encoding: Encoding, kind: str, limit: int, report: Callable[[Any], None]
+) -> str | None:
+    """The whole text of a file whose parser needs it all at once (BibTeX, CSL-JSON), with
+    its line ends as written; None after one problem line when it is larger than ``limit``."""
+    from rag.sources.record import Problem
+
+    size = path.stat().st_size
+    if size > limit:
+        report(
+            Problem(
+                str(path),
+                0,
+                f"{kind} file of {size / 1e6:,.0f} MB is larger than papers reads at once "
+                f"({limit / 1e6:,.0f} MB); split it",
+            )
+        )
+        return None
+    with path.open("rb") as raw:
+        # newline="" keeps each entry's line ends, so its text is written back as it was.
+        return open_text(raw, encoding).read()

@@ -1,5 +1,6 @@
-"""CI's eval: the whole dev set on the seed corpus (extractive) and a slice with the embedded
-model, each held to the floors recorded in ``eval/thresholds.py``."""
+"""CI's eval: the whole dev set on the seed corpus, extractive and with the embedded model,
+each held to the floors recorded in ``eval/thresholds.py``, and the embedded answer held to
+be never worse than the extractive one."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from eval.metrics import aggregate
 from eval.run import load_dataset, run_eval
-from eval.thresholds import EMBEDDED_SLICE, EMBEDDED_SLICE_IDS, EXTRACTIVE, check
+from eval.thresholds import EMBEDDED, EXTRACTIVE, check
 
 DEV = Path(__file__).resolve().parents[2] / "eval" / "dev.jsonl"
 
@@ -49,11 +50,32 @@ def test_the_same_run_with_unsupported_citations_fails(extractive_report):
     assert [f.split()[0] for f in failures] == ["citations.precision"], failures
 
 
-def test_embedded_slice_holds_its_floors(seed_store, open_library, tmp_path):
+@pytest.fixture(scope="module")
+def embedded_report(seed_store, open_library, tmp_path_factory) -> dict:
     pytest.importorskip("llama_cpp")
-    # Temperature 0: the same slice gives the same answers, so a failure is a change, not luck.
+    # Temperature 0: the same questions give the same answers, so a failure is a change.
     lib = open_library(seed_store, llm={"temperature": 0.0})
-    report = run_eval(DEV, llm="embedded", ids=EMBEDDED_SLICE_IDS, library=lib, out_dir=tmp_path)
-    assert report["config"]["backend"] == "embedded"
-    assert report["config"]["n"] == len(EMBEDDED_SLICE_IDS)
-    assert check(report, EMBEDDED_SLICE) == []
+    out = tmp_path_factory.mktemp("eval-embedded")
+    return run_eval(DEV, llm="embedded", library=lib, out_dir=out)
+
+
+def test_whole_dev_set_embedded_holds_its_floors(embedded_report):
+    assert embedded_report["config"]["backend"] == "embedded"
+    assert embedded_report["config"]["n"] == 85
+    assert check(embedded_report, EMBEDDED) == []
+
+
+def test_the_embedded_answer_is_never_worse_than_the_extractive_one(
+    embedded_report, extractive_report
+):
+    emb, ext = embedded_report["overall"], extractive_report["overall"]
+    assert emb["answer"]["must_mention"] >= ext["answer"]["must_mention"]
+    assert emb["abstention"]["answerable_declined"] <= ext["abstention"]["answerable_declined"]
+    assert emb["sentences"]["unsupported_shown"] == 0
+
+
+def test_a_shown_unsupported_sentence_fails_the_check(extractive_report):
+    worse = copy.deepcopy(extractive_report["questions"])
+    worse[0]["statuses"] = {**worse[0].get("statuses", {}), "unsupported_shown": 1}
+    failures = check({"overall": aggregate(worse)}, EXTRACTIVE)
+    assert [f.split()[0] for f in failures] == ["sentences.unsupported_shown"], failures
