@@ -132,6 +132,7 @@ def render(
             [
                 label(r),
                 fmt(c.get("cited_gold_fact_which_multi")),
+                fmt((st.get("supported_share") or 0) + (st.get("attributed_share") or 0)),
                 fmt(st.get("supported_share")),
                 fmt(st.get("attributed_share")),
                 str(st.get("unsupported_shown", "-")),
@@ -143,7 +144,8 @@ def render(
     header = [
         "backend",
         "cited papers that are gold (fact, which-paper, multi)",
-        "sentences supported",
+        "sentences with a supported citation",
+        "supported as cited",
         "attributed",
         "unsupported shown",
         "unsupported removed",

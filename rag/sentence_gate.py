@@ -10,17 +10,13 @@ from rag.citations import check_sentences
 from rag.embedders import EmbeddingCache, TextEmbedder
 from rag.model_text import cut_invented, strip_answer_label
 from rag.prompts import NOT_IN_LIBRARY
-from rag.text import content_words, sentence_spans, strip_markers
+from rag.text import content_words, figures, sentence_spans, strip_markers
 from rag.types import UNSUPPORTED, Paper, Sentence
 
 __all__ = ["SentenceGate", "numbers_in"]
 
 
-def numbers_in(text: str) -> set[str]:
-    return set(NUMBER.findall(strip_markers(text)))
-
-
-NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+numbers_in = figures
 _WORD = re.compile(r"\w")
 
 

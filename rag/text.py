@@ -92,6 +92,15 @@ def content_words(text: str) -> list[str]:
     return [w for w in _WORD.findall(norm) if w not in STOPWORDS and len(w) > 1]
 
 
+_FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def figures(text: str) -> set[str]:
+    """The numbers a text states ("1.61-bit", "3.72x", "2023" give 1.61, 3.72, 2023), citation
+    markers aside."""
+    return set(_FIGURE.findall(strip_markers(text)))
+
+
 def overlap(sentence: str, other: str) -> float:
     """Share of ``sentence``'s content words that ``other`` contains."""
     words = set(content_words(sentence))
