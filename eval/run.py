@@ -125,13 +125,20 @@ def score_question(
 
 
 def _statuses(answer: Any) -> dict[str, int]:
-    """Counts of the answer's sentences by check status; an unsupported sentence whose text
-    is in the shown answer counts as ``unsupported_shown`` (0 unless --show-unsupported)."""
+    """Counts of the answer's sentences by check status; an unsupported sentence that is one
+    of the shown answer's sentences counts as ``unsupported_shown`` (0 unless
+    --show-unsupported). Sentences are compared whole, markers and the mark aside."""
+    from rag import split_sentences
+
+    def bare(text: str) -> str:
+        return " ".join(m.strip_markers(text).replace("(unsupported) ", "").split()).rstrip(".")
+
+    shown = {bare(t) for t in split_sentences(answer.text)}
     counts: dict[str, int] = {}
     for s in getattr(answer, "sentences", []):
         key = s.status
-        claim = m.strip_markers(s.text).strip()
-        if s.status == "unsupported" and re.search(r"\w", claim) and claim in answer.text:
+        claim = bare(s.text)
+        if s.status == "unsupported" and re.search(r"\w", claim) and claim in shown:
             key = "unsupported_shown"
         counts[key] = counts.get(key, 0) + 1
         if s.origin == "model" and s.status != "unsupported":

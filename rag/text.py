@@ -101,6 +101,20 @@ def figures(text: str) -> set[str]:
     return set(_FIGURE.findall(strip_markers(text)))
 
 
+# A name: a word with two capitals or more (GPTQ, QuokkaQuant, I-ViT, LLMs, FP16).
+_NAME = re.compile(r"\b(?=[\w-]*[A-Z][\w-]*[A-Z])[\w-]+")
+
+
+def names(text: str) -> set[str]:
+    """The method, model and dataset names a text uses (words with two capitals or more),
+    lowercased and without a plural "s" ("LLMs" gives "llm")."""
+    out = set()
+    for word in _NAME.findall(strip_markers(text)):
+        word = word.strip("-").lower()
+        out.add(word[:-1] if word.endswith("s") and len(word) > 2 else word)
+    return out
+
+
 def overlap(sentence: str, other: str) -> float:
     """Share of ``sentence``'s content words that ``other`` contains."""
     words = set(content_words(sentence))

@@ -183,3 +183,12 @@ def test_a_claim_with_a_figure_the_abstract_does_not_state_is_not_supported(pape
     right = "I-ViT achieves 3.72 to 4.11 times inference speedup compared to the FP model."
     assert support(wrong, ivit, vectors)[0] == 0.0
     assert support(right, ivit, vectors)[0] >= SUPPORT_THRESHOLD
+
+
+def test_a_claim_naming_a_method_the_abstract_does_not_name_is_not_supported(papers, embedder):
+    # A near-miss question invented "QuokkaQuant"; the 270M model credited it with AWQ's result.
+    vectors = EmbeddingCache(embedder)
+    invented = "The QuokkaQuant 3-bit kernel reports a 1.45x speedup over GPTQ."
+    true = "The AWQ kernels report a 1.45x speedup over GPTQ."
+    assert support(invented, papers["AWQ"], vectors)[0] == 0.0
+    assert support(true, papers["AWQ"], vectors)[0] >= SUPPORT_THRESHOLD
