@@ -30,6 +30,7 @@ from rag.model_text import (
 from rag.prompts import (
     EXCERPT_TEMPLATE,
     NOT_IN_LIBRARY,
+    QUOTES_ONLY,
     SYSTEM_PROMPT,
     UNUSABLE_REPLY,
     UNUSABLE_REPLY_NOTHING_TO_QUOTE,
@@ -403,7 +404,8 @@ async def astream_answer(
         yield TextDelta(reason)
         yield AnswerDone(finish(reason if not text else text, raw, not text))
         return
-    yield AnswerDone(finish(text, raw, False, note=UNUSABLE_REPLY.format(why=why)))
+    note = (QUOTES_ONLY if lead_with_quotes else UNUSABLE_REPLY).format(why=why)
+    yield AnswerDone(finish(text, raw, False, note=note))
 
 
 def stream_answer(question: str, hits: Sequence[Hit], **kwargs: Any) -> Iterator[AnswerEvent]:

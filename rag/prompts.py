@@ -7,6 +7,7 @@ __all__ = [
     "DECLINED_CLOSEST",
     "EXCERPT_TEMPLATE",
     "NOT_IN_LIBRARY",
+    "QUOTES_ONLY",
     "SYSTEM_PROMPT",
     "UNUSABLE_REPLY",
     "UNUSABLE_REPLY_NOTHING_TO_QUOTE",
@@ -28,6 +29,12 @@ DECLINED_CLOSEST = NOT_IN_LIBRARY[:-1] + " (closest: {closest})."
 UNUSABLE_REPLY = (
     "The model's reply could not be used ({why}); "
     "here are the abstract sentences closest to the question instead:"
+)
+# When a quotes-first model (a small base model, ChatModel.quotes_first) added nothing the
+# abstracts support: the quotes it followed are the answer.
+QUOTES_ONLY = (
+    "The model added nothing the abstracts support ({why}); the answer is the abstract "
+    "sentences closest to the question."
 )
 # ... and the whole answer when no abstract sentence is close enough to quote either.
 UNUSABLE_REPLY_NOTHING_TO_QUOTE = (

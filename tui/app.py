@@ -76,7 +76,7 @@ def answer_markdown(answer, *, evidence: bool = False) -> str:
         lines = []
         for s in shown:
             text = s.text.removeprefix(UNSUPPORTED_MARK)
-            line = f"{_md_text(text)} *{STATUS_MARKS.get(s.status, '')}*"
+            line = f"{_md_text(text)} {STATUS_MARKS.get(s.status, '')}"
             if evidence and s.evidence:
                 line += f"\n\n> {_md_text(s.evidence)}"
             lines.append(line)
@@ -91,7 +91,7 @@ def format_timings(timings) -> str:
     """The status bar's timing figures for the latest answer."""
     first = "–" if timings.first_token_ms is None else f"{timings.first_token_ms:.0f}"
     return (
-        f"sources {timings.retrieval_ms:.0f} ms, first token {first} ms, "
+        f"sources {timings.retrieval_ms:.0f} ms, first text {first} ms, "
         f"total {timings.total_ms:.0f} ms"
     )
 
