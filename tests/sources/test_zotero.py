@@ -310,8 +310,6 @@ def test_papers_ingest_zotero_sqlite(library_file: Path, tmp_path: Path, open_li
     """``papers ingest ~/Zotero/zotero.sqlite``: detection and dispatch in the readers."""
     from rag.sources import readers
 
-    if "zotero" not in readers.FORMATS:
-        pytest.skip("the zotero format is not wired into rag.sources.readers yet")
     assert readers.detect_format(library_file) == "zotero"
     lib = open_library(tmp_path / "store")
     rep = lib.ingest([library_file])
@@ -320,3 +318,23 @@ def test_papers_ingest_zotero_sqlite(library_file: Path, tmp_path: Path, open_li
         "title 'An Article Without an Abstract' has no abstract; skipped"
     ]
     assert_collection_search(lib)
+
+
+def test_the_zotero_copy_of_a_seed_paper_merges_with_it(
+    library_file: Path, tmp_path: Path, open_library
+) -> None:
+    # The seed page has AWQ by title only; Zotero has it with its arXiv id and two collections.
+    from tests.conftest import seed_file
+
+    lib = open_library(tmp_path / "store")
+    lib.ingest([seed_file("003")])
+    (seed_awq,) = lib.storage.catalogue.find_titles("Activation-aware Weight Quantization")
+    rep = lib.ingest([library_file])
+    assert (rep.added, rep.merged) == (7, 1)
+    (awq,) = lib.storage.catalogue.find_titles("Activation-aware Weight Quantization")
+    assert awq.paper_id == seed_awq.paper_id and awq.arxiv_id == "2306.00978"
+    assert set(awq.sources) == {
+        seed_file("003").name,
+        "zotero:Language Models/Quantization",
+        "zotero:To Read",
+    }
