@@ -385,8 +385,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     else:
         # What streamed is the checked answer, sentence by sentence: nothing follows it.
         print("\n" if streamed else plain(answer.text) + "\n")
-        if answer.note:
-            print(f"note: {one_line(answer.note)}", file=sys.stderr)
+        if answer.note:  # how the answer was made: part of it, so on stdout
+            print(f"Note: {one_line(answer.note)}\n")
         print(plain(references_markdown(answer)))
         t = answer.timings
         first = "-" if t.first_token_ms is None else f"{t.first_token_ms:.0f} ms"
