@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from rag.lexical import tokenize
+from rag.text import content_words
 from rag.types import Hit
 
 if TYPE_CHECKING:
@@ -109,7 +110,8 @@ def judge(
 def _reason(storage: Storage, query: str, hits: Sequence[Hit], sig: Mapping[str, float]) -> str:
     if not hits:
         return "no paper matches any word or the meaning of the question"
-    words = list(dict.fromkeys(w for w in _WORD.findall(query) if tokenize(w)))
+    # Content words only: "does" or "when" missing from a paper says nothing about it.
+    words = list(dict.fromkeys(w for w in _WORD.findall(query) if tokenize(w) and content_words(w)))
     held = set(tokenize(f"{hits[0].paper.title} {hits[0].paper.abstract}"))
     idf = storage.lexical.idf([t for w in words for t in tokenize(w)])
     missing = sorted(

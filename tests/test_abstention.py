@@ -73,7 +73,7 @@ def test_papers_ask_cites_awq(store, capsys):
 def test_papers_ask_declines_and_no_floor_answers_anyway(store, capsys):
     assert main(["ask", OFF, "--store", str(store), "--llm", "none"]) == 0
     out = capsys.readouterr()
-    assert "(closest: " in out.out and "declined: " in out.err
+    assert "(closest: " in out.out and "Note: declined: " in out.out
     assert main(["ask", OFF, "--store", str(store), "--llm", "none", "--no-floor"]) == 0
     out = capsys.readouterr()
     assert "(closest: " not in out.out and "[1]" in out.err  # the sources were listed
