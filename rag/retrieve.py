@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, SupportsIndex
 
@@ -184,29 +184,14 @@ def fuse(
 ) -> list[Candidate]:
     """Fused paper list, best first: reciprocal-rank fusion of the two paper rankings."""
     d, b = paper_ranking(dense), paper_ranking(lexical)
-    fused = []
-    for pid in dict.fromkeys([*d, *b]):
-        dr = d.get(pid)
-        br = b.get(pid)
-        score = 0.0
-        if dr:
-            score += dense_weight / (rrf_k + dr[0])
-        if br:
-            score += bm25_weight / (rrf_k + br[0])
-        chunk_ids = tuple(dict.fromkeys([*(dr[2] if dr else []), *(br[2] if br else [])]))
-        fused.append(
-            Candidate(
-                paper_id=pid,
-                score=score,
-                dense_rank=dr[0] if dr else None,
-                bm25_rank=br[0] if br else None,
-                dense_score=dr[1] if dr else None,
-                chunk_ids=chunk_ids,
-                bm25_score=br[1] if br else None,
-            )
-        )
-    fused.sort(key=lambda c: (-c.score, c.dense_rank or 10**9))
-    return fused
+    return _candidates(
+        d,
+        b,
+        lambda pid: (
+            (dense_weight / (rrf_k + d[pid][0]) if pid in d else 0.0)
+            + (bm25_weight / (rrf_k + b[pid][0]) if pid in b else 0.0)
+        ),
+    )
 
 
 def _zscores(ranking: dict[str, tuple[int, float, list[str]]], depth: int) -> dict[str, float]:
@@ -234,10 +219,22 @@ def fuse_convex(
     """
     d, b = paper_ranking(dense), paper_ranking(lexical)
     dz, bz = _zscores(d, depth), _zscores(b, depth)
+    return _candidates(
+        d, b, lambda pid: dense_share * dz.get(pid, 0.0) + (1.0 - dense_share) * bz.get(pid, 0.0)
+    )
+
+
+def _candidates(
+    d: dict[str, tuple[int, float, list[str]]],
+    b: dict[str, tuple[int, float, list[str]]],
+    score_of: Callable[[str], float],
+) -> list[Candidate]:
+    """One candidate per paper either ranking proposed, scored by ``score_of``, best first
+    (ties: the better dense rank)."""
     fused = []
     for pid in dict.fromkeys([*d, *b]):
         dr, br = d.get(pid), b.get(pid)
-        score = dense_share * dz.get(pid, 0.0) + (1.0 - dense_share) * bz.get(pid, 0.0)
+        score = score_of(pid)
         chunk_ids = tuple(dict.fromkeys([*(dr[2] if dr else []), *(br[2] if br else [])]))
         fused.append(
             Candidate(
