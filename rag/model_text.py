@@ -7,7 +7,15 @@ import re
 
 from rag.text import MARKER, content_words, split_sentences, strip_markers
 
-__all__ = ["clean_model_text", "cut_invented", "has_words", "strip_answer_label", "why_unusable"]
+__all__ = [
+    "clean_model_text",
+    "cut_invented",
+    "has_words",
+    "sentence_key",
+    "strip_answer_label",
+    "unloop",
+    "why_unusable",
+]
 
 # --- model output -----------------------------------------------------------------------
 
@@ -49,14 +57,22 @@ def clean_model_text(text: str, *, document: bool) -> str:
     seen: set[str] = set()
     kept: list[str] = []
     for sentence in split_sentences(text):
-        key = " ".join(content_words(strip_markers(sentence))) or sentence.strip().lower()
+        key = sentence_key(sentence)
         if key in seen:
             continue
         seen.add(key)
         kept.append(sentence)
-    # A sentence repeating one word ("the the the the") is a loop, not prose.
-    text = " ".join(kept)
-    return re.sub(r"\b(\w+)(?:\s+\1\b){3,}", r"\1", text, flags=re.I).strip()
+    return unloop(" ".join(kept)).strip()
+
+
+def sentence_key(sentence: str) -> str:
+    """What makes two sentences the same sentence: their content words, markers aside."""
+    return " ".join(content_words(strip_markers(sentence))) or sentence.strip().lower()
+
+
+def unloop(text: str) -> str:
+    """A word repeated in a loop ("the the the the") once: a loop is not prose."""
+    return re.sub(r"\b(\w+)(?:\s+\1\b){3,}", r"\1", text, flags=re.I)
 
 
 def has_words(text: str) -> bool:

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 
 from rag.citations import check_sentences
 from rag.embedders import EmbeddingCache, TextEmbedder
-from rag.model_text import cut_invented, strip_answer_label
+from rag.model_text import cut_invented, sentence_key, strip_answer_label, unloop
 from rag.prompts import NOT_IN_LIBRARY
 from rag.text import content_words, figures, sentence_spans, strip_markers
 from rag.types import UNSUPPORTED, Paper, Sentence
@@ -69,8 +69,8 @@ class SentenceGate:
         complete = spans if final else spans[:-1]
         new: list[Sentence] = []
         for a, b in complete:
-            sentence = re.sub(r"\b(\w+)(?:\s+\1\b){3,}", r"\1", pending[a:b], flags=re.I)
-            key = " ".join(content_words(strip_markers(sentence))) or sentence.strip().lower()
+            sentence = unloop(pending[a:b])
+            key = sentence_key(sentence)
             if (
                 key in self._seen
                 or not _WORD.search(strip_markers(sentence))  # "[3] [4] [" is not a sentence
