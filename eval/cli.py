@@ -17,14 +17,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dev-set JSONL (e.g. eval/dev.jsonl), or a BEIR folder (corpus.jsonl, "
                    "queries.jsonl, qrels/): see `python -m eval.beir --help`")  # fmt: skip
     p.add_argument("--store", help="library folder (default: the user data dir; env PAPERS_STORE)")
-    p.add_argument("--llm", default="none",
-                   help="none (extractive, default), embedded, auto or ollama:MODEL")
+    p.add_argument(
+        "--llm", default="none", help="none (extractive, default), embedded, auto or ollama:MODEL"
+    )
     p.add_argument("--k", type=int, default=5, help="papers drawn on per answer (default 5)")
     p.add_argument("--out", default="eval-out", help="folder for report.json, report.md and plots")
     p.add_argument("--limit", type=int, help="only the first N questions")
     p.add_argument("--ids", help="only these question ids, comma-separated (e.g. q001,q020)")
-    p.add_argument("--judge", metavar="ollama:MODEL",
-                   help="grade answers 1-5 with an Ollama model (off by default)")
+    p.add_argument(
+        "--judge",
+        metavar="ollama:MODEL",
+        help="grade answers 1-5 with an Ollama model (off by default)",
+    )
     p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="compare two report.json files")
     return p
 

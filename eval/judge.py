@@ -41,8 +41,10 @@ class OllamaJudge:
             return f"no Ollama server at {self.host} ({exc}); answers are not judged"
         names = {t.get("name", "") for t in tags.get("models", [])}
         if self.model not in names and f"{self.model}:latest" not in names:
-            return (f"Ollama has no model {self.model!r}; run `ollama pull {self.model}`; "
-                    "answers are not judged")
+            return (
+                f"Ollama has no model {self.model!r}; run `ollama pull {self.model}`; "
+                "answers are not judged"
+            )
         return None
 
     def grade(self, question: str, reference: str, answer: str) -> int | None:

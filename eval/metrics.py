@@ -96,8 +96,9 @@ def cited_sentence_share(sentences: Sequence[str]) -> float | None:
     return sum(1 for s in sentences if _MARKER.search(s)) / len(sentences)
 
 
-def citation_precision(cited: Collection[str], gold: Collection[str],
-                       supported: Collection[str]) -> float | None:
+def citation_precision(
+    cited: Collection[str], gold: Collection[str], supported: Collection[str]
+) -> float | None:
     """Share of cited papers that are gold or whose abstract supports what cites them."""
     cited = set(cited)
     if not cited:
@@ -124,8 +125,9 @@ def must_mention_coverage(text: str, must: Sequence[str]) -> float | None:
     return sum(1 for m in must if m.casefold() in low) / len(must)
 
 
-def faithfulness(best_similarity: Sequence[float | None],
-                 threshold: float = SUPPORT_COSINE) -> float | None:
+def faithfulness(
+    best_similarity: Sequence[float | None], threshold: float = SUPPORT_COSINE
+) -> float | None:
     """Share of answer sentences whose best similarity to the abstracts they cite reaches
     ``threshold``. A sentence that cites nothing has similarity None and counts as unfaithful."""
     if not best_similarity:

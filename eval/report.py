@@ -152,8 +152,10 @@ def compare(a_json: str | Path | Mapping[str, Any], b_json: str | Path | Mapping
         delta = vb - va if isinstance(va, int | float) and isinstance(vb, int | float) else None
         rows.append([name, fmt(va), fmt(vb), "-" if delta is None else f"{delta:+.3f}"])
     label = lambda r: f"{r['config'].get('backend')}/{r['config'].get('model')}"  # noqa: E731
-    head = (f"A: {label(a)} on {a['config']['dataset']} (n={a['config']['n']})\n"
-            f"B: {label(b)} on {b['config']['dataset']} (n={b['config']['n']})")
+    head = (
+        f"A: {label(a)} on {a['config']['dataset']} (n={a['config']['n']})\n"
+        f"B: {label(b)} on {b['config']['dataset']} (n={b['config']['n']})"
+    )
     if a["config"].get("dataset_sha256") != b["config"].get("dataset_sha256"):
         head += "\nwarning: the two reports used different datasets"
     return head + "\n\n" + _table(["metric", "A", "B", "B - A"], rows) + "\n"

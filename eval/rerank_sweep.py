@@ -59,7 +59,8 @@ for weight, candidates in ((2.0, 20), (1.0, 20), (4.0, 20), (2.0, 10)):
     )
     lib.storage.__dict__["embedder"] = base.storage.embedder
     if weight == 2.0 and candidates == 20:
-        lib.storage.__dict__["sentence_vectors"] = base.storage.sentence_vectors  # shared: later runs warm
+        # Shared: later runs are warm.
+        lib.storage.__dict__["sentence_vectors"] = base.storage.sentence_vectors
         line(f"rerank w{weight} n{candidates} (cold)", *run(lib))
     lib.storage.__dict__["sentence_vectors"] = base.storage.sentence_vectors
     line(f"rerank w{weight} n{candidates} (warm)", *run(lib))

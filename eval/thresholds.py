@@ -68,6 +68,7 @@ EMBEDDED = Floors(
     faithfulness=0.95,
 )
 
+
 def check(report: Mapping[str, Any], floors: Floors) -> list[str]:
     """What in ``report``'s overall figures falls below ``floors``: one line each, empty if
     nothing does. A figure the report lacks (``None``) counts as below its floor."""

@@ -181,6 +181,16 @@ class LexicalIndex:
             out[t] = math.log((n - df + 0.5) / (df + 0.5) + 1.0)
         return out
 
+    def papers_holding(self, token: str) -> int:
+        """How many papers hold ``token`` in some chunk (0 when the library never uses it)."""
+        if self._bm25 is None:
+            return 0
+        i = self._bm25.vocab_dict.get(token)
+        if i is None:
+            return 0
+        indptr, docs = self._bm25.scores["indptr"], self._bm25.scores["indices"]
+        return len({self._paper_ids[d] for d in docs[indptr[i] : indptr[i + 1]]})
+
     def query(self, text: str, n: int) -> list[tuple[str, str, float]]:
         """(chunk id, paper id, score) of the best ``n`` chunks with a positive score."""
         if self._bm25 is None:

@@ -120,3 +120,57 @@ def test_an_index_built_by_another_tokenizer_is_not_loaded(tmp_path):
     (tmp_path / "bm25" / "ids.json").write_text(json.dumps(meta))
     assert not LexicalIndex(tmp_path / "bm25").load()
     assert index.saved_stamp() == (None, -1)  # so doctor --repair rebuilds it
+
+
+# -- The text checks (rag/detail.py): what retrieval scores cannot see --------------------
+
+
+def test_a_name_no_paper_uses_is_declined_by_name(lib):
+    question = "What speedup over GPTQ does the QuokkaQuant 3-bit kernel report?"
+    verdict = lib.relevance(question, lib.search(question, k=5))
+    assert not verdict.answers and verdict.check == "name"
+    assert "'QuokkaQuant'" in verdict.reason and "GPTQ" not in verdict.reason
+    answer = lib.ask(question, llm="none")
+    assert answer.declined and "QuokkaQuant" in answer.note
+
+
+def test_a_figure_the_named_paper_states_is_answered(lib):
+    # "achieving a 1.45x speedup over GPTQ": a number beside the asked measure.
+    answer = lib.ask("What speedup over GPTQ does AWQ's kernel achieve?", llm="none")
+    assert not answer.declined
+    assert any(c.title.startswith(AWQ_TITLE) for c in answer.citations)
+    assert "1.45x" in answer.text
+
+
+def test_a_figure_the_named_paper_does_not_state_is_declined(lib):
+    # AWQ's abstract mentions its calibration set but never how many samples it holds.
+    question = "How many calibration samples does AWQ need?"
+    hits = lib.search(question, k=5)
+    assert hits[0].paper.title.startswith(AWQ_TITLE)
+    verdict = lib.relevance(question, hits)
+    assert not verdict.answers and verdict.check == "figure", verdict
+    assert verdict.reason == "the papers found do not state calibration samples"
+    assert verdict.closest[0].paper.title.startswith(AWQ_TITLE)
+
+
+def test_a_name_the_named_paper_never_uses_is_declined(lib):
+    # Other papers of this page say ImageNet; AWQ's abstract does not.
+    question = "What ImageNet accuracy does AWQ keep after quantization?"
+    verdict = lib.relevance(question, lib.search(question, k=5))
+    assert not verdict.answers and verdict.check == "name"
+    assert verdict.reason == "the paper it names does not mention 'ImageNet'"
+
+
+def test_what_a_which_question_asks_for_must_be_in_the_named_paper(lib):
+    verdict = lib.relevance(q := "Which disease does AWQ diagnose?", lib.search(q, k=5))
+    assert not verdict.answers and verdict.reason.endswith("does not mention disease")
+    verdict = lib.relevance(q := "Which kernels does AWQ implement?", lib.search(q, k=5))
+    assert verdict.answers, verdict.reason
+
+
+def test_a_question_naming_a_paper_is_answered_whatever_the_cosine(lib):
+    # One word besides the name: MiniLM's cosine is low, the rule's probability too.
+    question = "What is AWQ?"
+    hits = lib.search(question, k=5)
+    verdict = lib.relevance(question, hits)
+    assert verdict.answers and hits[0].paper.title.startswith(AWQ_TITLE)

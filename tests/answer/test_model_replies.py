@@ -136,9 +136,7 @@ async def test_a_model_that_says_it_cannot_answer_is_overruled_by_quotable_evide
     assert done.note.startswith(f"{UNUSABLE} (the model found no answer")
 
 
-async def test_a_model_that_says_it_cannot_answer_declines_with_nothing_to_quote(
-    papers, embedder
-):
+async def test_a_model_that_says_it_cannot_answer_declines_with_nothing_to_quote(papers, embedder):
     done = await ask(
         papers,
         embedder,

@@ -36,7 +36,16 @@ def test_ndcg_with_binary_relevance():
 
 def test_marker_numbers_expand_lists_and_ranges():
     assert m.marker_numbers("A [1]. B [2, 4] and [3-5]; C [6;7] D [2\u20133].") == [
-        1, 2, 4, 3, 4, 5, 6, 7, 2, 3,
+        1,
+        2,
+        4,
+        3,
+        4,
+        5,
+        6,
+        7,
+        2,
+        3,
     ]
     assert m.marker_numbers("no markers, [a] or [] here") == []
 
@@ -100,8 +109,12 @@ def _record(kind, answerable, *, r5, rr, precision, declined, dangling=0, total=
         "answerable": answerable,
         "declined": declined,
         "retrieval": {"recall@1": r5, "recall@5": r5, "recall@10": r5, "rr": rr, "ndcg@10": rr},
-        "citations": {"precision": precision, "recall": r5, "cited_sentences": 1.0,
-                      "dangling": dangling},
+        "citations": {
+            "precision": precision,
+            "recall": r5,
+            "cited_sentences": 1.0,
+            "dangling": dangling,
+        },
         "answer": {"must_mention": None, "faithfulness": 1.0},
         "timings": {"retrieval_ms": 10.0, "first_token_ms": None, "total_ms": total},
         "judge": None,
@@ -112,8 +125,16 @@ def test_aggregate_averages_what_applies_and_counts_abstention():
     records = [
         _record("fact", True, r5=1.0, rr=1.0, precision=1.0, declined=False, total=100.0),
         _record("fact", True, r5=0.0, rr=0.25, precision=0.5, declined=True, total=300.0),
-        _record("unanswerable", False, r5=None, rr=None, precision=None, declined=True,
-                dangling=2, total=200.0),
+        _record(
+            "unanswerable",
+            False,
+            r5=None,
+            rr=None,
+            precision=None,
+            declined=True,
+            dangling=2,
+            total=200.0,
+        ),
         _record("unanswerable", False, r5=None, rr=None, precision=0.0, declined=False),
     ]
     out = m.aggregate(records)
@@ -130,9 +151,17 @@ def test_aggregate_averages_what_applies_and_counts_abstention():
 
 def test_compare_shows_both_values_and_the_delta():
     def report(r5, backend):
-        return {"config": {"dataset": "dev.jsonl", "dataset_sha256": "x", "n": 3,
-                           "backend": backend, "model": "m"},
-                "overall": {"retrieval": {"recall@5": r5}, "citations": {"dangling": 0}}}
+        return {
+            "config": {
+                "dataset": "dev.jsonl",
+                "dataset_sha256": "x",
+                "n": 3,
+                "backend": backend,
+                "model": "m",
+            },
+            "overall": {"retrieval": {"recall@5": r5}, "citations": {"dangling": 0}},
+        }
+
     table = compare(report(0.5, "extractive"), report(0.75, "ollama"))
     assert "| retrieval.recall@5 | 0.500 | 0.750 | +0.250 |" in table
     assert "| citations.dangling | 0 | 0 | +0.000 |" in table

@@ -1,0 +1,269 @@
+"""Does the library hold the detail a question asks for? Checks that retrieval scores cannot make.
+
+A question can be about a paper the library holds and still have no answer there: "How many
+GPU hours did it take to train DINOv2's 1B-parameter ViT?" finds DINOv2 first, at a high
+score, and its abstract never gives the compute. Retrieval signals alone declined 4 of 15 such
+near misses on the held-back half of eval/questions/offcorpus.jsonl (rag/relevance.py). Two
+things are visible in the text itself, and are checked here:
+
+- ``absent_names``: a name in the question (a word with two capitals: QuokkaQuant, DP-SGD, ECG)
+  that no paper in the library uses. Nothing can answer a question about it.
+- ``asked_figure`` and ``figure_stated``: a question that asks for a quantity ("How many…",
+  "What top-1 accuracy does…", "What is X's latency…") needs a sentence, in the papers it is
+  about, that states a number beside the words naming that quantity.
+
+Both are rules, not fitted weights; what they cost on answerable questions is measured by
+``python -m eval.abstention`` on every answerable question of eval/questions and eval/dev.jsonl.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rag.lexical import LexicalIndex, tokenize
+from rag.text import STOPWORDS, split_sentences
+from rag.types import Hit
+
+__all__ = [
+    "Figure",
+    "absent_names",
+    "asked_figure",
+    "figure_stated",
+    "name_words",
+    "named_paper",
+    "unheld_kind",
+    "unheld_names",
+]
+
+# A name: a word with two capitals or more (as rag.text.names), kept as written for messages.
+_NAME = re.compile(r"(?<![\w-])(?=[\w^-]*[A-Z][\w^-]*[A-Z])[\w^][\w^-]*")
+_AUX = r"(?:does|do|did|is|are|was|were|has|have|had|can|could|would|will|should)"
+# "How many GPU hours did…", "By how much does…", "How long does…": a count. The words up to
+# the verb (may be none) name what is counted.
+_COUNT = re.compile(
+    rf"\bhow\s+(?P<how>many|much|long|fast|large|big|small|often|far)\b(?P<what>.*?)\b{_AUX}\b",
+    re.IGNORECASE,
+)
+# "What top-1 accuracy does…" / "What is CAS-ViT's inference latency in…": a figure when the
+# words between "what" and the verb (or after "what is", up to a preposition) name a measure.
+_WHAT = re.compile(
+    rf"\b(?:what|which)\s+(?P<head>[^,;?]*?)\b(?P<verb>{_AUX})\b(?P<tail>[^?]*)",
+    re.IGNORECASE,
+)
+# A measure is named in a few words ("ImageNet linear-probe accuracy"); a longer head is a
+# description ("Which paper learns … features from unlabeled videos …").
+_HEAD_WORDS = 4
+_PREPOSITION = re.compile(r"\b(?:in|on|of|for|at|with|from|over|by|when|during|per|and)\b", re.I)
+# The quantities a question asks for by name. A metric outside this list is a name (two
+# capitals), and a name counts when the question's head holds one (AP, FID, MAE, BLEU).
+MEASURES = frozenset(
+    """accuracy accuracies recall error errors rate rates score scores auc ap map
+    miou iou fid mae mse rmse bleu psnr ssim perplexity latency throughput speedup speed-up
+    speed hours seconds milliseconds ms memory size parameters params flops
+    macs bit-width bits percentage percent points gain gains improvement improvements margin
+    cost compute energy top-1 top-5 ratio fps""".split()
+)
+# Measures a bare number or percentage can state without naming them ("reaches 81.2% on
+# ImageNet" answers "what accuracy"); every other asked word must be in the sentence.
+_GENERIC = frozenset(
+    "accuracy accuracies score scores performance gain gains improvement improvements "
+    "percentage percent points margin result results much".split()
+)
+# A number standing on its own ("3.72", "1.61-bit", "4x", "80"), not the digits of a name
+# (CIFAR100, ResNet-50, top-5, iNaturalist2018) nor a citation's year.
+_NUMBER = re.compile(r"(?<![\w^.\-])\d+(?:[.,]\d+)*")
+_RATIO = re.compile(r"\d\s*(?:%|\u00d7|x\b|times\b|percent)")
+_ENUMERATOR = re.compile(r"\(\s*(?:\d|[ivx]+)\s*\)")  # "(1) the input features…"
+_YEAR = re.compile(r"^(?:19|20)\d\d$")
+# A name used by this many papers or fewer picks out the paper a question is about.
+IDENTIFYING = 3
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A quantity a question asks for: the words naming it (may be none: "How much does X
+    improve…") as written."""
+
+    words: tuple[str, ...]
+    # "How many experts…": the counted noun must be stated. "What top-1 accuracy…", "How
+    # much storage…": only the measure words (MEASURES) must be.
+    counted: bool = False
+
+    def describe(self) -> str:
+        return " ".join(self.words) if self.words else "the asked figure"
+
+
+def name_words(text: str) -> list[str]:
+    """The names a text uses (words with two capitals or more), as written, once each; a
+    possessive "'s" is not part of the name."""
+    out: dict[str, None] = {}
+    for word in _NAME.findall(text):
+        word = re.sub(r"['\u2019]s$", "", word).strip("-")
+        if word:
+            out.setdefault(word, None)
+    return list(out)
+
+
+def _parts(word: str) -> list[str]:
+    return [p for p in re.split(r"[-.]", word) if p]
+
+
+def absent_names(query: str, lexical: LexicalIndex) -> list[str]:
+    """The question's names that no paper in the library uses. A compound counts as used when
+    each of its named parts is ("camera-LiDAR" is there when "LiDAR" is); "PPO-based" is not
+    when "PPO" is not."""
+    out = []
+    for word in name_words(query):
+        tokens = tokenize(word)
+        if not tokens or lexical.papers_holding(tokens[0]):
+            continue
+        named_parts = [p for p in _parts(word) if _NAME.fullmatch(p)] or [word]
+        if all(any(lexical.papers_holding(t) for t in tokenize(p)) for p in named_parts):
+            continue
+        out.append(word)
+    return out
+
+
+def _content(span: str) -> list[str]:
+    words = re.findall(r"[\w^][\w^.\-]*[\w^]|\w", span)
+    return [w.rstrip(".") for w in words if w.lower() not in STOPWORDS and not w.isdigit()]
+
+
+def asked_figure(query: str) -> Figure | None:
+    """The quantity ``query`` asks for, or None when it asks for no figure."""
+    text = query.replace("\u2019", "'")
+    m = _COUNT.search(text)
+    if m:
+        phrase = _PREPOSITION.split(m.group("what"), maxsplit=1)[0]
+        counted = tuple(w for w in _content(phrase) if not w.endswith("'s"))
+        return Figure(counted, counted=m.group("how").lower() == "many")
+    m = _WHAT.search(text)
+    if not m:
+        return None
+    head = m.group("head").strip()
+    if not head and m.group("verb").lower() in {"is", "are", "was", "were"}:
+        # "What is X's latency in ms…": the measure follows the verb, up to a preposition.
+        head = _PREPOSITION.split(m.group("tail"), maxsplit=1)[0]
+        head = re.sub(r"\b[\w^-]+'s\b", " ", head)
+    words = _content(head)
+    # "Which paper reports accuracy on…" asks for papers, not a figure.
+    if len(words) > _HEAD_WORDS or re.search(r"\b(?:papers?|stud(?:y|ies)|works?)\b", head, re.I):
+        return None
+    if any(w.lower() in MEASURES for w in words):
+        return Figure(tuple(words))
+    return None
+
+
+def named_paper(query: str, hits: Sequence[Hit], lexical: LexicalIndex) -> Hit | None:
+    """The found paper the question names: one whose title holds a name of the question that
+    few papers use ("What is SAIR?" names "SAIR: …"); None when it names none."""
+    names = {t for w in name_words(query) for t in _name_tokens(w, lexical)}
+    rare = {n for n in names if 0 < lexical.papers_holding(n) <= IDENTIFYING}
+    return next((h for h in hits if rare & set(tokenize(h.paper.title))), None)
+
+
+def unheld_kind(query: str, hits: Sequence[Hit], lexical: LexicalIndex) -> list[str]:
+    """What a "which/what X" question asks for, when the paper it names never mentions any
+    word of X: "Which disease did the medical application of TCAV study?" of a TCAV abstract
+    without "disease". Empty when the question names no found paper or asks no such thing.
+    One word of X is enough ("What two token types does DaViT use?": DaViT says "tokens")."""
+    m = _WHAT.search(query.replace("\u2019", "'"))
+    paper = named_paper(query, hits, lexical)
+    if m is None or paper is None or asked_figure(query) is not None:
+        return []
+    words = _content(m.group("head"))
+    if not words or re.search(r"\b(?:papers?|stud(?:y|ies)|works?)\b", m.group("head"), re.I):
+        return []
+    held = _tokens(paper)
+    return [] if any(_holds(w, held) for w in words) else words
+
+
+def unheld_names(query: str, hits: Sequence[Hit], lexical: LexicalIndex) -> list[str]:
+    """Names of the question that the papers it names do not use, though others do: "On which
+    GPU model was TVConv's throughput measured?" when TVConv's abstract never says GPU. Empty
+    when the question names no found paper."""
+    names = {w: _name_tokens(w, lexical) for w in name_words(query)}
+    rare = {t for ts in names.values() for t in ts if 0 < lexical.papers_holding(t) <= IDENTIFYING}
+    titled = [h for h in hits if rare & set(tokenize(h.paper.title))]
+    if not titled:
+        return []
+    held = set().union(*(_tokens(h) for h in titled))
+    text = " ".join(f"{h.paper.title} {h.paper.abstract}" for h in titled)
+    return [
+        w
+        for w, ts in names.items()
+        if ts and not any(_plural(t) & held for t in ts) and not _spelled_out(w, text)
+    ]
+
+
+def _spelled_out(name: str, text: str) -> bool:
+    """Whether ``text`` spells out an acronym ("LLMs" as "Large Language Models")."""
+    letters = re.sub(r"s$", "", name) if name[:-1].isupper() else name
+    if not letters.isalpha() or not letters.isupper() or len(letters) < 2:
+        return False
+    words = re.findall(r"[A-Za-z]+", text)
+    initials = "".join(w[0].upper() for w in words)
+    n = len(letters)
+    return any(initials[i : i + n] == letters for i in range(len(initials) - n + 1))
+
+
+def _plural(token: str) -> set[str]:
+    """A name's token with and without a plural "s" (the question's "LLM", the paper's "LLMs")."""
+    return {token, token + "s", token[:-1] if token.endswith("s") else token}
+
+
+def _numbers(sentence: str) -> list[str]:
+    sentence = _ENUMERATOR.sub(" ", sentence)
+    return [n for n in _NUMBER.findall(sentence) if not _YEAR.match(n)]
+
+
+def _name_tokens(word: str, lexical: LexicalIndex) -> list[str]:
+    """The index tokens a name is found by: its own, or its named parts' when the library does
+    not use the whole ("ResNeSt-50" is found as "resnest")."""
+    tokens = tokenize(word)
+    if not tokens or lexical.papers_holding(tokens[0]):
+        return tokens[:1]
+    return [t for p in _parts(word) if _NAME.fullmatch(p) for t in tokenize(p)[:1]]
+
+
+def _holds(word: str, tokens: set[str]) -> bool:
+    return any(t in tokens for t in tokenize(word))
+
+
+def figure_stated(figure: Figure, query: str, hits: Sequence[Hit], lexical: LexicalIndex) -> bool:
+    """Whether a sentence of the papers the question is about states a number beside the
+    measure it asks for (a number stands for a generic one, like "accuracy").
+
+    The papers the question is about: the found ones with one of its names in the title;
+    else those holding a name few papers use (at most ``IDENTIFYING``: "ResNeSt", not
+    "ImageNet"), and none when no found paper holds it (the paper asked about was not found);
+    without such a name, the found papers holding any of its names, else the first three.
+    """
+    names = [t for w in name_words(query) for t in _name_tokens(w, lexical)]
+    rare = [n for n in names if 0 < lexical.papers_holding(n) <= IDENTIFYING]
+    about = [h for h in hits if set(names) & set(tokenize(h.paper.title))]
+    about = about or [h for h in hits if set(rare) & _tokens(h)]
+    if not about and not rare:
+        about = [h for h in hits if set(names) & _tokens(h)] or list(hits[:3])
+    if figure.counted and figure.words and figure.words[-1].lower() not in _GENERIC:
+        # "How many labeled images per category…": the counted noun must be stated ("images").
+        needed = [figure.words[-1]]
+    else:
+        needed = [w for w in figure.words if w.lower() in MEASURES and w.lower() not in _GENERIC]
+    # Only generic measures asked ("What accuracy…"): a bare count ("~30 minutes", "1B
+    # parameters") does not state an accuracy; a percentage, a decimal or a ratio does.
+    measured = not needed and any(w.lower() in _GENERIC for w in figure.words)
+    for hit in about:
+        for sentence in split_sentences(f"{hit.paper.title}. {hit.paper.abstract}"):
+            numbers = _numbers(sentence)
+            if measured:
+                numbers = [n for n in numbers if "." in n or _RATIO.search(sentence)]
+            if numbers and all(_holds(w, set(tokenize(sentence))) for w in needed):
+                return True
+    return False
+
+
+def _tokens(hit: Hit) -> set[str]:
+    return set(tokenize(f"{hit.paper.title} {hit.paper.abstract}"))
