@@ -32,6 +32,7 @@ __all__ = [
     "asked_figure",
     "figure_stated",
     "name_words",
+    "asked_about",
     "named_paper",
     "unheld_kind",
     "unheld_names",
@@ -39,6 +40,8 @@ __all__ = [
 
 # A name: a word with two capitals or more (as rag.text.names), kept as written for messages.
 _NAME = re.compile(r"(?<![\w-])(?=[\w^-]*[A-Z][\w^-]*[A-Z])[\w^][\w^-]*")
+# A capitalised word that does not start a sentence ("… on Llama or Pythia models?").
+_CAPITALISED = re.compile(r"(?<![.?!:]\s)(?<!^)(?<=\s)([A-Z][a-z]+(?:-[A-Za-z0-9]+)*)\b")
 _AUX = r"(?:does|do|did|is|are|was|were|has|have|had|can|could|would|will|should)"
 # "How many GPU hours did…", "By how much does…", "How long does…": a count. The words up to
 # the verb (may be none) name what is counted.
@@ -75,6 +78,11 @@ _GENERIC = frozenset(
 # (CIFAR100, ResNet-50, top-5, iNaturalist2018) nor a citation's year.
 _NUMBER = re.compile(r"(?<![\w^.\-])\d+(?:[.,]\d+)*")
 _RATIO = re.compile(r"\d\s*(?:%|\u00d7|x\b|times\b|percent)")
+_DURATION = re.compile(
+    r"\d\s*-?\s*(?:ms|milliseconds?|s|seconds?|minutes?|min|hours?|h|days?|weeks?|frames?|"
+    r"steps?|epochs?|iterations?|tokens?|words?)\b",
+    re.IGNORECASE,
+)
 _ENUMERATOR = re.compile(r"\(\s*(?:\d|[ivx]+)\s*\)")  # "(1) the input features…"
 _YEAR = re.compile(r"^(?:19|20)\d\d$")
 # A name used by this many papers or fewer picks out the paper a question is about.
@@ -90,16 +98,23 @@ class Figure:
     # "How many experts…": the counted noun must be stated. "What top-1 accuracy…", "How
     # much storage…": only the measure words (MEASURES) must be.
     counted: bool = False
+    # "How long does it take…" (no measure named): a number with a unit of time or length.
+    duration: bool = False
 
     def describe(self) -> str:
         return " ".join(self.words) if self.words else "the asked figure"
 
 
-def name_words(text: str) -> list[str]:
+def name_words(text: str, *, capitalised: bool = False) -> list[str]:
     """The names a text uses (words with two capitals or more), as written, once each; a
-    possessive "'s" is not part of the name."""
+    possessive "'s" is not part of the name. ``capitalised`` adds capitalised words inside a
+    sentence (Pythia, Chameleon, Textualization): names too, but so are some plain words a
+    writer capitalises, so they serve to find papers, not to judge them."""
+    found = _NAME.findall(text)
+    if capitalised:
+        found += [m.group(1) for m in _CAPITALISED.finditer(text)]
     out: dict[str, None] = {}
-    for word in _NAME.findall(text):
+    for word in found:
         word = re.sub(r"['\u2019]s$", "", word).strip("-")
         if word:
             out.setdefault(word, None)
@@ -115,7 +130,7 @@ def absent_names(query: str, lexical: LexicalIndex) -> list[str]:
     each of its named parts is ("camera-LiDAR" is there when "LiDAR" is); "PPO-based" is not
     when "PPO" is not."""
     out = []
-    for word in name_words(query):
+    for word in name_words(query, capitalised=True):
         tokens = tokenize(word)
         if not tokens or lexical.papers_holding(tokens[0]):
             continue
@@ -138,7 +153,8 @@ def asked_figure(query: str) -> Figure | None:
     if m:
         phrase = _PREPOSITION.split(m.group("what"), maxsplit=1)[0]
         counted = tuple(w for w in _content(phrase) if not w.endswith("'s"))
-        return Figure(counted, counted=m.group("how").lower() == "many")
+        how = m.group("how").lower()
+        return Figure(counted, counted=how == "many", duration=how == "long" and not counted)
     m = _WHAT.search(text)
     if not m:
         return None
@@ -156,12 +172,33 @@ def asked_figure(query: str) -> Figure | None:
     return None
 
 
+def asked_about(query: str, hits: Sequence[Hit], lexical: LexicalIndex) -> list[Hit] | None:
+    """The found papers the question names: those using every name of it that few papers use
+    (``IDENTIFYING``: its method, model or dataset, "SAIR", "RPTM", not "ImageNet"; measures
+    like PSNR aside), in the title or abstract, as written or spelled out ("HAN": "Holistic
+    Attention Network"). None when the question names nothing that rare; empty when the papers
+    it names were not found."""
+    rare = [
+        w
+        for w in name_words(query, capitalised=True)
+        if w.lower() not in MEASURES and _rare(w, lexical)
+    ]
+    if not rare:
+        return None
+    return [h for h in hits if all(_uses(h, w, lexical) for w in rare)]
+
+
 def named_paper(query: str, hits: Sequence[Hit], lexical: LexicalIndex) -> Hit | None:
-    """The found paper the question names: one whose title holds a name of the question that
-    few papers use ("What is SAIR?" names "SAIR: …"); None when it names none."""
-    names = {t for w in name_words(query) for t in _name_tokens(w, lexical)}
-    rare = {n for n in names if 0 < lexical.papers_holding(n) <= IDENTIFYING}
-    return next((h for h in hits if rare & set(tokenize(h.paper.title))), None)
+    """The first found paper the question names (``asked_about``), or None."""
+    about = asked_about(query, hits, lexical)
+    return about[0] if about else None
+
+
+def _uses(hit: Hit, word: str, lexical: LexicalIndex) -> bool:
+    tokens = _tokens(hit)
+    return any(_plural(t) & tokens for t in _name_tokens(word, lexical)) or _spelled_out(
+        word, f"{hit.paper.title} {hit.paper.abstract}"
+    )
 
 
 def unheld_kind(query: str, hits: Sequence[Hit], lexical: LexicalIndex) -> list[str]:
@@ -184,18 +221,10 @@ def unheld_names(query: str, hits: Sequence[Hit], lexical: LexicalIndex) -> list
     """Names of the question that the papers it names do not use, though others do: "On which
     GPU model was TVConv's throughput measured?" when TVConv's abstract never says GPU. Empty
     when the question names no found paper."""
-    names = {w: _name_tokens(w, lexical) for w in name_words(query)}
-    rare = {t for ts in names.values() for t in ts if 0 < lexical.papers_holding(t) <= IDENTIFYING}
-    titled = [h for h in hits if rare & set(tokenize(h.paper.title))]
-    if not titled:
+    about = asked_about(query, hits, lexical)
+    if not about:
         return []
-    held = set().union(*(_tokens(h) for h in titled))
-    text = " ".join(f"{h.paper.title} {h.paper.abstract}" for h in titled)
-    return [
-        w
-        for w, ts in names.items()
-        if ts and not any(_plural(t) & held for t in ts) and not _spelled_out(w, text)
-    ]
+    return [w for w in name_words(query) if not any(_uses(h, w, lexical) for h in about)]
 
 
 def _spelled_out(name: str, text: str) -> bool:
@@ -212,6 +241,11 @@ def _spelled_out(name: str, text: str) -> bool:
 def _plural(token: str) -> set[str]:
     """A name's token with and without a plural "s" (the question's "LLM", the paper's "LLMs")."""
     return {token, token + "s", token[:-1] if token.endswith("s") else token}
+
+
+def _rare(word: str, lexical: LexicalIndex) -> list[str]:
+    """The tokens of a name that few papers use (``IDENTIFYING``): what picks out a paper."""
+    return [t for t in _name_tokens(word, lexical) if 0 < lexical.papers_holding(t) <= IDENTIFYING]
 
 
 def _numbers(sentence: str) -> list[str]:
@@ -236,28 +270,34 @@ def figure_stated(figure: Figure, query: str, hits: Sequence[Hit], lexical: Lexi
     """Whether a sentence of the papers the question is about states a number beside the
     measure it asks for (a number stands for a generic one, like "accuracy").
 
-    The papers the question is about: the found ones with one of its names in the title;
-    else those holding a name few papers use (at most ``IDENTIFYING``: "ResNeSt", not
-    "ImageNet"), and none when no found paper holds it (the paper asked about was not found);
-    without such a name, the found papers holding any of its names, else the first three.
+    The papers the question is about: those it names (``asked_about``; none found, none
+    stated); when it names none that rarely, the found ones with one of its names in the
+    title, else holding one, else the first three.
     """
-    names = [t for w in name_words(query) for t in _name_tokens(w, lexical)]
-    rare = [n for n in names if 0 < lexical.papers_holding(n) <= IDENTIFYING]
-    about = [h for h in hits if set(names) & set(tokenize(h.paper.title))]
-    about = about or [h for h in hits if set(rare) & _tokens(h)]
-    if not about and not rare:
-        about = [h for h in hits if set(names) & _tokens(h)] or list(hits[:3])
-    if figure.counted and figure.words and figure.words[-1].lower() not in _GENERIC:
-        # "How many labeled images per category…": the counted noun must be stated ("images").
-        needed = [figure.words[-1]]
+    about = asked_about(query, hits, lexical)
+    if about is None:
+        names = {t for w in name_words(query) for t in _name_tokens(w, lexical)}
+        about = [h for h in hits if names & set(tokenize(h.paper.title))]
+        about = about or [h for h in hits if names & _tokens(h)] or list(hits[:3])
+    specific = [w for w in figure.words if w.lower() not in _GENERIC]
+    # A name in the measure qualifies it ("Inception score", "ImageNet top-1 accuracy"): a
+    # score on another scale or another dataset does not answer.
+    qualifiers = [w for w in figure.words if w[:1].isupper() and w.lower() not in MEASURES]
+    if figure.counted and specific:
+        # "How many labeled images per category…": the counted noun must be stated ("images");
+        # "How many CorLoc points…": the last word that is not generic ("CorLoc").
+        needed = specific[-1:]
     else:
         needed = [w for w in figure.words if w.lower() in MEASURES and w.lower() not in _GENERIC]
     # Only generic measures asked ("What accuracy…"): a bare count ("~30 minutes", "1B
     # parameters") does not state an accuracy; a percentage, a decimal or a ratio does.
     measured = not needed and any(w.lower() in _GENERIC for w in figure.words)
+    needed += [w for w in qualifiers if w not in needed]
     for hit in about:
         for sentence in split_sentences(f"{hit.paper.title}. {hit.paper.abstract}"):
             numbers = _numbers(sentence)
+            if figure.duration and not _DURATION.search(sentence):
+                continue
             if measured:
                 numbers = [n for n in numbers if "." in n or _RATIO.search(sentence)]
             if numbers and all(_holds(w, set(tokenize(sentence))) for w in needed):
