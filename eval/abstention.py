@@ -31,7 +31,7 @@ OLD_FLOOR = 0.40  # the dense-only floor the rule replaced (retrieval.min_dense_
 def questions() -> list[dict[str, Any]]:
     """Every question with its text to search, ``answerable``, ``set`` and ``split``."""
     out = []
-    for name in ("offcorpus", "paraphrase", "acronym", "heldout"):
+    for name in ("offcorpus", "paraphrase", "acronym", "heldout", "heldout2"):
         for line in (QUESTIONS / f"{name}.jsonl").read_text().splitlines():
             it = json.loads(line)
             out.append({"id": it["id"], "text": it["question"], "answerable": it["answerable"],
@@ -138,7 +138,13 @@ def main(argv: list[str] | None = None) -> int:
     for q in qs:
         q["declined"] = _decide(q, q["p_now"] < threshold)
     heldout = [q for q in qs if q["split"] == "heldout"]
-    parts = (("tune (fitted on)", tune), ("test (held back)", test), ("heldout", heldout))
+    heldout2 = [q for q in qs if q["split"] == "heldout2"]
+    parts = (
+        ("tune (fitted on)", tune),
+        ("test (held back)", test),
+        ("heldout", heldout),
+        ("heldout2", heldout2),
+    )
     for name, part in parts:
         print(f"{name}: {_fmt(rates(part, [q['declined'] for q in part]))}")
         fitted = [q["p_now"] < threshold for q in part]
@@ -149,13 +155,13 @@ def main(argv: list[str] | None = None) -> int:
             sub = [q for q in part if q["kind"] == kind]
             print(f"  {kind:12s} {_fmt(rates(sub, [q['declined'] for q in sub]))}")
         for kind in ("fact", "acronym", "topic"):
-            sub = [q for q in part if q["kind"] == kind and q["set"] == "heldout"]
+            sub = [q for q in part if q["kind"] == kind and q["set"].startswith("heldout")]
             if sub:
                 print(f"  {kind:12s} {_fmt(rates(sub, [q['declined'] for q in sub]))}")
         for s in ("offcorpus", "paraphrase", "acronym", "dev"):
             sub = [q for q in part if q["set"] == s]
             print(f"  {s:10s} {_fmt(rates(sub, [q['declined'] for q in sub]))}")
-    wrong = [q for q in test + heldout if q["declined"] == q["answerable"]]
+    wrong = [q for q in test + heldout + heldout2 if q["declined"] == q["answerable"]]
     for q in wrong:
         sig = " ".join(f"{n}={q['signals'][n]:.2f}" for n in NAMES)
         print(f"  wrong: {q['id']} p={q['p_now']:.2f} {q['check'] or '-'} {sig} {q['text'][:60]!r}")
