@@ -42,11 +42,16 @@ __all__ = [
 _NAME = re.compile(r"(?<![\w-])(?=[\w^-]*[A-Z][\w^-]*[A-Z])[\w^][\w^-]*")
 # A capitalised word that does not start a sentence ("… on Llama or Pythia models?").
 _CAPITALISED = re.compile(r"(?<![.?!:]\s)(?<!^)(?<=\s)([A-Z][a-z]+(?:-[A-Za-z0-9]+)*)\b")
+_AUTHORS = re.compile(
+    r"\b([A-Z][a-z]+)(?:\s+(?:and|&)\s+([A-Z][a-z]+))?(?:['\u2019]s\b|\s+et\s+al\b)"
+)
 _AUX = r"(?:does|do|did|is|are|was|were|has|have|had|can|could|would|will|should)"
-# "How many GPU hours did…", "By how much does…", "How long does…": a count. The words up to
-# the verb (may be none) name what is counted.
+# "How many GPU hours did…", "By how much does…", "How long does…": a count, where a clause
+# starts ("… including estimating how many clusters there are" asks for a method). The words
+# up to the verb (may be none) name what is counted.
 _COUNT = re.compile(
-    rf"\bhow\s+(?P<how>many|much|long|fast|large|big|small|often|far)\b(?P<what>.*?)\b{_AUX}\b",
+    rf"(?:^|[,;:?(]\s*|\b(?:and|or|but|by|on|in|at|to|for|with|after|within|of)\s+)"
+    rf"how\s+(?P<how>many|much|long|fast|large|big|small|often|far)\b(?P<what>.*?)\b{_AUX}\b",
     re.IGNORECASE,
 )
 # "What top-1 accuracy does…" / "What is CAS-ViT's inference latency in…": a figure when the
@@ -58,6 +63,13 @@ _WHAT = re.compile(
 # A measure is named in a few words ("ImageNet linear-probe accuracy"); a longer head is a
 # description ("Which paper learns … features from unlabeled videos …").
 _HEAD_WORDS = 4
+# Kinds of thing a "which X" question wants a name of.
+_NAMED_KIND = re.compile(
+    r"\b(?:datasets?|benchmarks?|models?|backbones?|architectures?|encoders?|decoders?|"
+    r"detectors?|optimi[sz]ers?|GPUs?|hardware|versions?|baselines?|LLMs?|frameworks?|"
+    r"librar(?:y|ies)|trackers?|classifiers?|networks?)\b",
+    re.IGNORECASE,
+)
 _PREPOSITION = re.compile(r"\b(?:in|on|of|for|at|with|from|over|by|when|during|per|and)\b", re.I)
 # The quantities a question asks for by name. A metric outside this list is a name (two
 # capitals), and a name counts when the question's head holds one (AP, FID, MAE, BLEU).
@@ -81,6 +93,15 @@ _RATIO = re.compile(r"\d\s*(?:%|\u00d7|x\b|times\b|percent)")
 _DURATION = re.compile(
     r"\d\s*-?\s*(?:ms|milliseconds?|s|seconds?|minutes?|min|hours?|h|days?|weeks?|frames?|"
     r"steps?|epochs?|iterations?|tokens?|words?)\b",
+    re.IGNORECASE,
+)
+# How many words may stand between a number and what it counts.
+_COUNT_GAP = 4
+# A number written out ("on eight datasets", "a dozen tasks", "three times faster").
+_NUMBER_WORD = re.compile(
+    r"\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
+    r"fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|hundreds?|"
+    r"thousands?|millions?|billions?|dozens?|half)\b",
     re.IGNORECASE,
 )
 _ENUMERATOR = re.compile(r"\(\s*(?:\d|[ivx]+)\s*\)")  # "(1) the input features…"
@@ -112,7 +133,10 @@ def name_words(text: str, *, capitalised: bool = False) -> list[str]:
     writer capitalises, so they serve to find papers, not to judge them."""
     found = _NAME.findall(text)
     if capitalised:
-        found += [m.group(1) for m in _CAPITALISED.finditer(text)]
+        # Authors are not in abstracts: "Zeiler and Fergus's paper", "Hinton et al." are not
+        # names a paper must use.
+        authors = {a for m in _AUTHORS.finditer(text) for a in m.groups() if a}
+        found += [m.group(1) for m in _CAPITALISED.finditer(text) if m.group(1) not in authors]
     out: dict[str, None] = {}
     for word in found:
         word = re.sub(r"['\u2019]s$", "", word).strip("-")
@@ -205,7 +229,8 @@ def unheld_kind(query: str, hits: Sequence[Hit], lexical: LexicalIndex) -> list[
     """What a "which/what X" question asks for, when the paper it names never mentions any
     word of X: "Which disease did the medical application of TCAV study?" of a TCAV abstract
     without "disease". Empty when the question names no found paper or asks no such thing.
-    One word of X is enough ("What two token types does DaViT use?": DaViT says "tokens")."""
+    One word of X is enough ("What two token types does DaViT use?": DaViT says "tokens");
+    a kind whose members are names (datasets, models, GPUs) needs a name beside it."""
     m = _WHAT.search(query.replace("\u2019", "'"))
     paper = named_paper(query, hits, lexical)
     if m is None or paper is None or asked_figure(query) is not None:
@@ -213,6 +238,21 @@ def unheld_kind(query: str, hits: Sequence[Hit], lexical: LexicalIndex) -> list[
     words = _content(m.group("head"))
     if not words or re.search(r"\b(?:papers?|stud(?:y|ies)|works?)\b", m.group("head"), re.I):
         return []
+    kind = _NAMED_KIND.search(m.group("head"))
+    if kind:
+        # "Which datasets…", "Which base model…": the answer is a name, so the paper must give
+        # one the question and its title do not (PoseTrack21, YOLOv3), not only the kind ("a
+        # pretrained audio diffusion model"): a name with two capitals anywhere ("experiments
+        # on CUB-200-2011…" names datasets without the word), or a capitalised word beside
+        # the kind ("the Xiph large motion benchmark").
+        text = f"{query} {paper.paper.title}"
+        given = {t for w in name_words(text, capitalised=True) for t in tokenize(w)}
+        for sentence in split_sentences(paper.paper.abstract):
+            beside = _holds(kind.group(0), set(tokenize(sentence)))
+            named = name_words(sentence, capitalised=beside)
+            if any(not set(tokenize(w)) & given for w in named):
+                return []
+        return [kind.group(0)]
     held = _tokens(paper)
     return [] if any(_holds(w, held) for w in words) else words
 
@@ -248,9 +288,27 @@ def _rare(word: str, lexical: LexicalIndex) -> list[str]:
     return [t for t in _name_tokens(word, lexical) if 0 < lexical.papers_holding(t) <= IDENTIFYING]
 
 
+def _counts(sentence: str, noun: str) -> bool:
+    """Whether ``sentence`` counts ``noun``: it holds the noun and a figure ("the parameters
+    … are 80 vs. 24.37M"), or a number in words a few words from it ("eight datasets"); a
+    number word elsewhere is not a count of it ("two key limitations … rare positive
+    categories")."""
+    target = tokenize(noun)[:1]
+    words = re.findall(r"[\w.^%-]+", _ENUMERATOR.sub(" ", sentence))
+    for i, word in enumerate(words):
+        if target and tokenize(word)[:1] == target:
+            if any(_NUMBER.search(w) and not _YEAR.match(w) for w in words):
+                return True
+            near = words[max(0, i - _COUNT_GAP - 1) : i] + words[i + 1 : i + _COUNT_GAP + 2]
+            if any(_NUMBER_WORD.fullmatch(w) for w in near):
+                return True
+    return False
+
+
 def _numbers(sentence: str) -> list[str]:
     sentence = _ENUMERATOR.sub(" ", sentence)
-    return [n for n in _NUMBER.findall(sentence) if not _YEAR.match(n)]
+    found = [n for n in _NUMBER.findall(sentence) if not _YEAR.match(n)]
+    return found + _NUMBER_WORD.findall(sentence)
 
 
 def _name_tokens(word: str, lexical: LexicalIndex) -> list[str]:
@@ -300,6 +358,8 @@ def figure_stated(figure: Figure, query: str, hits: Sequence[Hit], lexical: Lexi
                 continue
             if measured:
                 numbers = [n for n in numbers if "." in n or _RATIO.search(sentence)]
+            if figure.counted and needed and not _counts(sentence, needed[0]):
+                continue
             if numbers and all(_holds(w, set(tokenize(sentence))) for w in needed):
                 return True
     return False
