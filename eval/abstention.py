@@ -31,7 +31,7 @@ OLD_FLOOR = 0.40  # the dense-only floor the rule replaced (retrieval.min_dense_
 def questions() -> list[dict[str, Any]]:
     """Every question with its text to search, ``answerable``, ``set`` and ``split``."""
     out = []
-    for name in ("offcorpus", "paraphrase", "acronym", "heldout", "heldout2"):
+    for name in ("offcorpus", "paraphrase", "acronym", "heldout", "heldout2", "heldout3"):
         for line in (QUESTIONS / f"{name}.jsonl").read_text().splitlines():
             it = json.loads(line)
             out.append({"id": it["id"], "text": it["question"], "answerable": it["answerable"],
@@ -139,11 +139,13 @@ def main(argv: list[str] | None = None) -> int:
         q["declined"] = _decide(q, q["p_now"] < threshold)
     heldout = [q for q in qs if q["split"] == "heldout"]
     heldout2 = [q for q in qs if q["split"] == "heldout2"]
+    heldout3 = [q for q in qs if q["split"] == "heldout3"]
     parts = (
         ("tune (fitted on)", tune),
         ("test (held back)", test),
         ("heldout", heldout),
         ("heldout2", heldout2),
+        ("heldout3", heldout3),
     )
     for name, part in parts:
         print(f"{name}: {_fmt(rates(part, [q['declined'] for q in part]))}")
@@ -161,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         for s in ("offcorpus", "paraphrase", "acronym", "dev"):
             sub = [q for q in part if q["set"] == s]
             print(f"  {s:10s} {_fmt(rates(sub, [q['declined'] for q in sub]))}")
-    wrong = [q for q in test + heldout + heldout2 if q["declined"] == q["answerable"]]
+    wrong = [q for q in test + heldout + heldout2 + heldout3 if q["declined"] == q["answerable"]]
     for q in wrong:
         sig = " ".join(f"{n}={q['signals'][n]:.2f}" for n in NAMES)
         print(f"  wrong: {q['id']} p={q['p_now']:.2f} {q['check'] or '-'} {sig} {q['text'][:60]!r}")
