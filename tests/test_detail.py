@@ -51,3 +51,21 @@ def test_names_are_kept_as_written_without_a_possessive():
         "camera-LiDAR",
     ]
     assert name_words("Which method is best?") == []
+
+
+def test_a_count_inside_a_clause_is_not_a_figure_asked():
+    question = "How can I cluster images, including estimating how many clusters there are?"
+    assert asked_figure(question) is None
+    assert asked_figure("On how many datasets is INTR shown to work?") is not None
+
+
+def test_authors_are_not_names_a_paper_must_use():
+    question = (
+        "On which datasets does Zeiler and Fergus's paper beat ImageNet models of Hinton et al.?"
+    )
+    assert name_words(question, capitalised=True) == ["ImageNet"]
+    assert name_words("Does it work on Llama or Pythia models?", capitalised=True) == [
+        "Llama",
+        "Pythia",
+    ]
+    assert name_words("Does it work on Llama or Pythia models?") == []
