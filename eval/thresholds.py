@@ -40,10 +40,11 @@ EXTRACTIVE = Floors(
     name="extractive, whole dev set",
     recall_at_5=0.97,
     citation_precision=0.97,
-    # 0.70, not 0.75: the relevance decision that replaced the dense-only floor (fitted on
-    # eval/questions/ tune halves, see README) declines 9 of 12 here (0.750, measured
-    # 2026-11-30); one more lost would have failed a floor set at the figure itself.
-    unanswerable_declined=0.70,
+    # The relevance decision with its text checks (rag/detail.py, written while reading
+    # eval/questions failures) declines 12 of 12 here (measured 2026-11-30, 20:59); one lost
+    # (0.917) still passes, two (0.833) fail. The dev set's unanswerables are easier than the
+    # blind heldout files' (README: about 0.70 there).
+    unanswerable_declined=0.90,
     # Measured 2026-11-30: 0.946 (the paper gap was tuned on eval/questions/, not on these).
     cited_gold=0.85,
     faithfulness=0.95,
