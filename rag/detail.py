@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.lexical import LexicalIndex, tokenize
-from rag.text import STOPWORDS, split_sentences
+from rag.text import STOPWORDS, content_words, split_sentences
 from rag.types import Hit
 
 __all__ = [
@@ -41,8 +41,10 @@ __all__ = [
     "name_words",
     "asked_about",
     "named_paper",
+    "unheld_claim",
     "unheld_kind",
     "unheld_names",
+    "unmatched_names",
 ]
 
 # A name: a word with two capitals or more (as rag.text.names), kept as written for messages.
@@ -113,6 +115,10 @@ _NUMBER_WORD = re.compile(
 )
 _ENUMERATOR = re.compile(r"\(\s*(?:\d|[ivx]+)\s*\)")  # "(1) the input features…"
 _YEAR = re.compile(r"^(?:19|20)\d\d$")
+# "Has X been…", "Does X…": a yes/no question.
+_YES_NO = re.compile(r"(?:has|have|does|do|did|is|are|was|were|can|could|will|would)\b", re.I)
+# The share of a yes/no question's words (by idf, names aside) the paper it names must hold.
+YES_NO_COVERAGE = 0.5
 # A name used by this many papers or fewer picks out the paper a question is about.
 IDENTIFYING = 3
 
@@ -263,6 +269,37 @@ def unheld_kind(query: str, hits: Sequence[Hit], lexical: LexicalIndex) -> list[
         return [kind.group(0)]
     held = _tokens(paper)
     return [] if any(_holds(w, held) for w in words) else words
+
+
+def unmatched_names(query: str, hits: Sequence[Hit], lexical: LexicalIndex) -> list[str]:
+    """The rare names of a yes/no question that no found paper uses together: "Was LIMITR
+    trained on MIMIC-CXR?" when LIMITR's abstract never says MIMIC-CXR (another paper's
+    does). A question asking for something else may still be answered from two papers."""
+    if not _YES_NO.match(query.strip()) or asked_about(query, hits, lexical) != []:
+        return []
+    return [w for w in name_words(query, capitalised=True) if _rare(w, lexical)]
+
+
+def unheld_claim(query: str, hits: Sequence[Hit], lexical: LexicalIndex) -> list[str]:
+    """What a yes/no question about a named paper asks that the paper never mentions: "Has
+    ShearletX been used to explain audio or spectrogram classifiers?" of an abstract without
+    audio or spectrograms (less than ``YES_NO_COVERAGE`` of the question's other words, by
+    idf). Empty for other questions and when it names no found paper (``unmatched_names``)."""
+    if not _YES_NO.match(query.strip()):
+        return []
+    about = asked_about(query, hits, lexical)
+    if about is None:
+        return []
+    if not about:
+        return []
+    names = {t for w in name_words(query, capitalised=True) for t in tokenize(w)}
+    words = [w for w in content_words(query) if tokenize(w) and not set(tokenize(w)) & names]
+    idf = lexical.idf([tokenize(w)[0] for w in words])
+    held = _tokens(about[0])
+    missing = [w for w in words if not _holds(w, held)]
+    total = sum(idf[tokenize(w)[0]] for w in words)
+    lacking = sum(idf[tokenize(w)[0]] for w in missing)
+    return missing if total and 1 - lacking / total < YES_NO_COVERAGE else []
 
 
 def unheld_names(query: str, hits: Sequence[Hit], lexical: LexicalIndex) -> list[str]:

@@ -21,8 +21,10 @@ from rag.detail import (
     asked_figure,
     figure_stated,
     named_paper,
+    unheld_claim,
     unheld_kind,
     unheld_names,
+    unmatched_names,
 )
 from rag.lexical import tokenize
 from rag.text import content_words
@@ -128,6 +130,16 @@ def judge(
     kind = unheld_kind(query, hits, storage.lexical)
     if kind:
         reason = f"the paper it names does not mention {' '.join(kind)}"
+        return Relevance(False, p, reason, closest, sig, check="name")
+    apart = unmatched_names(query, hits, storage.lexical)
+    if apart:
+        named = ", ".join(f"'{w}'" for w in apart[:3])
+        reason = f"no paper found mentions all of {named}"
+        return Relevance(False, p, reason, closest, sig, check="name")
+    claim = unheld_claim(query, hits, storage.lexical)
+    if claim:
+        words = ", ".join(f"'{w}'" for w in claim[:3])
+        reason = f"the paper it names does not mention {words}"
         return Relevance(False, p, reason, closest, sig, check="name")
     figure = asked_figure(query)
     if hits and figure is not None and not figure_stated(figure, query, hits, storage.lexical):

@@ -174,3 +174,20 @@ def test_a_question_naming_a_paper_is_answered_whatever_the_cosine(lib):
     hits = lib.search(question, k=5)
     verdict = lib.relevance(question, hits)
     assert verdict.answers and hits[0].paper.title.startswith(AWQ_TITLE)
+
+
+def test_a_yes_no_question_about_what_the_named_paper_never_mentions_is_declined(lib):
+    question = "Has AWQ been used to compress speech recognition models?"
+    verdict = lib.relevance(question, lib.search(question, k=5))
+    assert not verdict.answers and verdict.check == "name"
+    assert verdict.reason.startswith("the paper it names does not mention 'speech'")
+    verdict = lib.relevance(q := "Does AWQ rely on backpropagation?", lib.search(q, k=5))
+    assert verdict.answers, verdict.reason  # "AWQ does not rely on any backpropagation"
+
+
+def test_a_yes_no_question_joining_two_papers_names_is_declined(lib):
+    # PB-LLM is another paper of this page; AWQ's abstract never mentions it, nor it AWQ.
+    question = "Was AWQ compared with PB-LLM?"
+    verdict = lib.relevance(question, lib.search(question, k=5))
+    assert not verdict.answers
+    assert verdict.reason == "no paper found mentions all of 'AWQ', 'PB-LLM'"
