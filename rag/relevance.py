@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -70,8 +70,9 @@ class Relevance:
     reason: str = ""
     closest: list[Hit] = field(default_factory=list)
     signals: Mapping[str, float] = field(default_factory=dict)
-    # Which check decided: "name" or "figure" declined, "named" answered (rag/detail.py);
-    # "" when the fitted rule did.
+    # Which text check declined ("absent", "unheld", "kind", "apart", "claim", "figure": see
+    # _text_checks and rag/detail.py), "named" when the question named a found paper and was
+    # answered for it, "" when the fitted rule decided.
     check: str = ""
 
 
@@ -115,37 +116,11 @@ def judge(
     sig = signals(storage, query, hits)
     p = probability(sig)
     closest = list(hits[:CLOSEST])
-    # What the retrieval scores cannot see (rag/detail.py): a name no paper uses, or a figure
-    # asked for that no sentence of the papers asked about states. Either declines outright.
-    absent = absent_names(query, storage.lexical)
-    if absent:
-        named = ", ".join(f"'{w}'" for w in absent[:3])
-        reason = f"no paper in the library mentions {named}"
-        return Relevance(False, p, reason, closest, sig, check="name")
-    unheld = unheld_names(query, hits, storage.lexical)
-    if unheld:
-        named = ", ".join(f"'{w}'" for w in unheld[:3])
-        reason = f"the paper it names does not mention {named}"
-        return Relevance(False, p, reason, closest, sig, check="name")
-    kind = unheld_kind(query, hits, storage.lexical)
-    if kind:
-        reason = f"the paper it names does not mention {' '.join(kind)}"
-        return Relevance(False, p, reason, closest, sig, check="name")
-    apart = unmatched_names(query, hits, storage.lexical)
-    if apart:
-        named = ", ".join(f"'{w}'" for w in apart[:3])
-        reason = f"no paper found mentions all of {named}"
-        return Relevance(False, p, reason, closest, sig, check="name")
-    claim = unheld_claim(query, hits, storage.lexical)
-    if claim:
-        words = ", ".join(f"'{w}'" for w in claim[:3])
-        reason = f"the paper it names does not mention {words}"
-        return Relevance(False, p, reason, closest, sig, check="name")
-    figure = asked_figure(query)
-    if hits and figure is not None and not figure_stated(figure, query, hits, storage.lexical):
-        what = figure.describe()
-        reason = f"the papers found do not state {what}"
-        return Relevance(False, p, reason, closest, sig, check="figure")
+    # What the retrieval scores cannot see (rag/detail.py); the first that finds something
+    # declines, whatever the probability.
+    for check, reason in _text_checks(storage, query, hits):
+        if reason:
+            return Relevance(False, p, reason, closest, sig, check=check)
     if hits and p >= min_probability:
         return Relevance(True, p, signals=sig)
     if named_paper(query, hits, storage.lexical) is not None:
@@ -153,6 +128,28 @@ def judge(
         # about that paper however weak MiniLM's cosine is, and the checks above have passed.
         return Relevance(True, p, signals=sig, check="named")
     return Relevance(False, p, _reason(storage, query, hits, sig), closest, sig)
+
+
+def _text_checks(storage: Storage, query: str, hits: Sequence[Hit]) -> Iterator[tuple[str, str]]:
+    """(check, one-line reason or "") for each text check, lazily, in the order they run."""
+    lex = storage.lexical
+
+    def quoted(words: Sequence[str]) -> str:
+        return ", ".join(f"'{w}'" for w in words[:3])
+
+    absent = absent_names(query, lex)
+    yield "absent", f"no paper in the library mentions {quoted(absent)}" if absent else ""
+    unheld = unheld_names(query, hits, lex)
+    yield "unheld", f"the paper it names does not mention {quoted(unheld)}" if unheld else ""
+    kind = unheld_kind(query, hits, lex)
+    yield "kind", f"the paper it names does not mention {' '.join(kind)}" if kind else ""
+    apart = unmatched_names(query, hits, lex)
+    yield "apart", f"no paper found mentions all of {quoted(apart)}" if apart else ""
+    claim = unheld_claim(query, hits, lex)
+    yield "claim", f"the paper it names does not mention {quoted(claim)}" if claim else ""
+    figure = asked_figure(query) if hits else None
+    if figure is not None and not figure_stated(figure, query, hits, lex):
+        yield "figure", f"the papers found do not state {figure.describe()}"
 
 
 def _reason(storage: Storage, query: str, hits: Sequence[Hit], sig: Mapping[str, float]) -> str:

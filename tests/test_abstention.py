@@ -128,7 +128,7 @@ def test_an_index_built_by_another_tokenizer_is_not_loaded(tmp_path):
 def test_a_name_no_paper_uses_is_declined_by_name(lib):
     question = "What speedup over GPTQ does the QuokkaQuant 3-bit kernel report?"
     verdict = lib.relevance(question, lib.search(question, k=5))
-    assert not verdict.answers and verdict.check == "name"
+    assert not verdict.answers and verdict.check == "absent"
     assert "'QuokkaQuant'" in verdict.reason and "GPTQ" not in verdict.reason
     answer = lib.ask(question, llm="none")
     assert answer.declined and "QuokkaQuant" in answer.note
@@ -157,13 +157,14 @@ def test_a_name_the_named_paper_never_uses_is_declined(lib):
     # Other papers of this page say ImageNet; AWQ's abstract does not.
     question = "What ImageNet accuracy does AWQ keep after quantization?"
     verdict = lib.relevance(question, lib.search(question, k=5))
-    assert not verdict.answers and verdict.check == "name"
+    assert not verdict.answers and verdict.check == "unheld"
     assert verdict.reason == "the paper it names does not mention 'ImageNet'"
 
 
 def test_what_a_which_question_asks_for_must_be_in_the_named_paper(lib):
     verdict = lib.relevance(q := "Which disease does AWQ diagnose?", lib.search(q, k=5))
-    assert not verdict.answers and verdict.reason.endswith("does not mention disease")
+    assert not verdict.answers and verdict.check == "kind"
+    assert verdict.reason.endswith("does not mention disease")
     verdict = lib.relevance(q := "Which kernels does AWQ implement?", lib.search(q, k=5))
     assert verdict.answers, verdict.reason
 
@@ -179,7 +180,7 @@ def test_a_question_naming_a_paper_is_answered_whatever_the_cosine(lib):
 def test_a_yes_no_question_about_what_the_named_paper_never_mentions_is_declined(lib):
     question = "Has AWQ been used to compress speech recognition models?"
     verdict = lib.relevance(question, lib.search(question, k=5))
-    assert not verdict.answers and verdict.check == "name"
+    assert not verdict.answers and verdict.check == "claim"
     assert verdict.reason.startswith("the paper it names does not mention 'speech'")
     verdict = lib.relevance(q := "Does AWQ rely on backpropagation?", lib.search(q, k=5))
     assert verdict.answers, verdict.reason  # "AWQ does not rely on any backpropagation"
@@ -189,5 +190,5 @@ def test_a_yes_no_question_joining_two_papers_names_is_declined(lib):
     # PB-LLM is another paper of this page; AWQ's abstract never mentions it, nor it AWQ.
     question = "Was AWQ compared with PB-LLM?"
     verdict = lib.relevance(question, lib.search(question, k=5))
-    assert not verdict.answers
+    assert not verdict.answers and verdict.check == "apart"
     assert verdict.reason == "no paper found mentions all of 'AWQ', 'PB-LLM'"
