@@ -5,7 +5,8 @@ told right as a follow-up or a new question?
 
 Every case runs through ``Library.aask`` with one shared ``Conversation`` and no model
 (``llm="none"``), as the chat would ask it. A turn counts as found when a gold paper is among
-the answer's sources (the top 5 after the relevance floor). A second turn counts as a
+the answer's sources (the top 5), or among the closest papers a declined answer names (the top
+3). A second turn counts as a
 follow-up when what was searched differs from what was asked (``standalone_question``).
 """
 
@@ -33,7 +34,10 @@ def _found(answer: Any, gold_titles: Sequence[str]) -> bool:
     from rag import normalise_title
 
     gold = {normalise_title(t) for t in gold_titles}
-    return any(normalise_title(h.paper.title) in gold for h in answer.sources[:5])
+    # A turn the relevance decision declined still names the papers it found (the closest):
+    # whether to decline is eval.abstention's question, this set's is what the turn searched.
+    found = answer.sources or answer.closest
+    return any(normalise_title(h.paper.title) in gold for h in found[:5])
 
 
 async def arun_case(library: Any, case: dict[str, Any]) -> dict[str, Any]:

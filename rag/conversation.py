@@ -110,7 +110,8 @@ def _heuristic_condense(question: str, conversation: Conversation) -> str:
     context = [" ".join(dict.fromkeys(content_words(topic)))]
     titles = [c.title for c in sorted(previous.citations, key=lambda c: c.n)]
     if not titles:
-        titles = [h.paper.title for h in previous.sources]
+        # A declined turn has no sources but names its closest papers: still the topic.
+        titles = [h.paper.title for h in previous.sources or previous.closest]
     context.extend(dict.fromkeys(titles[:2]))
     context = [c for c in context if c]
     return f"{question} (context: {'; '.join(context)})" if context else question
@@ -127,7 +128,10 @@ def _clean_condensed(text: str) -> str:
 
 
 def _previous_papers(conversation: Conversation) -> list[Paper] | None:
-    return [h.paper for h in conversation.turns[-1][1].sources] if conversation.turns else None
+    if not conversation.turns:
+        return None
+    last = conversation.turns[-1][1]
+    return [h.paper for h in last.sources or last.closest]
 
 
 async def acondense_question(

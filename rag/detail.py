@@ -227,9 +227,14 @@ def asked_about(query: str, hits: Sequence[Hit], lexical: LexicalIndex) -> list[
 
 
 def named_paper(query: str, hits: Sequence[Hit], lexical: LexicalIndex) -> Hit | None:
-    """The first found paper the question names (``asked_about``), or None."""
+    """The first found paper the question names (``asked_about``), else the first whose
+    title holds one of its rare names ("How do BYOL and SimSiam avoid collapse?" names the
+    SimSiam paper, whose abstract never says BYOL); None when it names none."""
     about = asked_about(query, hits, lexical)
-    return about[0] if about else None
+    if about:
+        return about[0]
+    rare = {t for w in name_words(query, capitalised=True) for t in _rare(w, lexical)}
+    return next((h for h in hits if rare & set(tokenize(h.paper.title))), None)
 
 
 def _uses(hit: Hit, word: str, lexical: LexicalIndex) -> bool:

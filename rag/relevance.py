@@ -118,12 +118,15 @@ def judge(
     closest = list(hits[:CLOSEST])
     # What the retrieval scores cannot see (rag/detail.py); the first that finds something
     # declines, whatever the probability.
-    for check, reason in _text_checks(storage, query, hits):
+    # A follow-up condensed without a model carries "(context: topic; titles)": the checks
+    # read what the user asked, the search used the rest.
+    asked = query.split(" (context: ", 1)[0]
+    for check, reason in _text_checks(storage, asked, hits):
         if reason:
             return Relevance(False, p, reason, closest, sig, check=check)
     if hits and p >= min_probability:
         return Relevance(True, p, signals=sig)
-    if named_paper(query, hits, storage.lexical) is not None:
+    if named_paper(asked, hits, storage.lexical) is not None:
         # The question names a found paper by a name few papers use ("What is SAIR?"): it is
         # about that paper however weak MiniLM's cosine is, and the checks above have passed.
         return Relevance(True, p, signals=sig, check="named")

@@ -29,8 +29,8 @@ EXPECTED = {  # file -> {kind: count}
     "conversations.jsonl": {"followup": 20, "new": 20},
 }
 # Each written by an author who never read the relevance rule, then scored once with the rule
-# frozen (eval/abstention.py); heldout and heldout2 were used to improve it after that, so only
-# the newest is held out. No tune/test halves: the split is the file's name.
+# frozen (eval/abstention.py); all but the newest were then used to improve it (README: each
+# file's first score). No tune/test halves: the split is the file's name.
 HELDOUT = {
     "heldout.jsonl": {"near-miss": 30, "unanswerable": 20, "fact": 30, "acronym": 15, "topic": 15},
     "heldout2.jsonl": {"near-miss": 30, "unanswerable": 20, "fact": 30, "acronym": 15, "topic": 15},
