@@ -293,8 +293,6 @@ def unheld_claim(query: str, hits: Sequence[Hit], lexical: LexicalIndex) -> list
     if not _YES_NO.match(query.strip()):
         return []
     about = asked_about(query, hits, lexical)
-    if about is None:
-        return []
     if not about:
         return []
     names = {t for w in name_words(query, capitalised=True) for t in tokenize(w)}
