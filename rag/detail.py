@@ -72,6 +72,8 @@ _WHAT = re.compile(
 # A measure is named in a few words ("ImageNet linear-probe accuracy"); a longer head is a
 # description ("Which paper learns … features from unlabeled videos …").
 _HEAD_WORDS = 4
+# "Which paper…", "What studies…": the question asks for papers, not for a detail of one.
+_ASKS_FOR_PAPERS = re.compile(r"\b(?:papers?|stud(?:y|ies)|works?)\b", re.IGNORECASE)
 # Kinds of thing a "which X" question wants a name of.
 _NAMED_KIND = re.compile(
     r"\b(?:datasets?|benchmarks?|models?|backbones?|architectures?|encoders?|decoders?|"
@@ -202,8 +204,7 @@ def asked_figure(query: str) -> Figure | None:
         head = _PREPOSITION.split(m.group("tail"), maxsplit=1)[0]
         head = re.sub(r"\b[\w^-]+'s\b", " ", head)
     words = _content(head)
-    # "Which paper reports accuracy on…" asks for papers, not a figure.
-    if len(words) > _HEAD_WORDS or re.search(r"\b(?:papers?|stud(?:y|ies)|works?)\b", head, re.I):
+    if len(words) > _HEAD_WORDS or _ASKS_FOR_PAPERS.search(head):
         return None
     if any(w.lower() in MEASURES for w in words):
         return Figure(tuple(words))
@@ -255,7 +256,7 @@ def unheld_kind(query: str, hits: Sequence[Hit], lexical: LexicalIndex) -> list[
     if m is None or paper is None or asked_figure(query) is not None:
         return []
     words = _content(m.group("head"))
-    if not words or re.search(r"\b(?:papers?|stud(?:y|ies)|works?)\b", m.group("head"), re.I):
+    if not words or _ASKS_FOR_PAPERS.search(m.group("head")):
         return []
     kind = _NAMED_KIND.search(m.group("head"))
     if kind:
