@@ -76,11 +76,27 @@ def tok_stem_split(text: str) -> list[str]:
     return _STEM(out)
 
 
+# Question words: every question has them, abstracts rarely do (rag/lexical.py).
+_QWORDS = frozenset("what how why when where who whom whose does do did".split())
+
+
+def tok_stem_split_q(text: str) -> list[str]:
+    out: list[str] = []
+    for t in tok_base(text):
+        if t in _QWORDS:
+            continue
+        out.append(t)
+        if "-" in t or "." in t:
+            out.extend(p for p in re.split(r"[.\-]", t) if p and p not in _STOP | _QWORDS)
+    return _STEM(out)
+
+
 _STEM = _stemmer()
 TOKENIZERS: dict[str, Callable[[str], list[str]]] = {
     "base": tok_base,
     "stem": tok_stem,
     "stem+split": tok_stem_split,
+    "stem+split+qwords": tok_stem_split_q,
 }
 
 
@@ -212,6 +228,45 @@ def _norm(s: dict[str, float], how: str) -> dict[str, float]:
     return {p: (v - lo) / (hi - lo) if hi > lo else 1.0 for p, v in s.items()}
 
 
+def convex_z(
+    alpha: float, *, pad: bool = False, named: tuple[Callable[[Query], bool], float] | None = None
+) -> Callable[..., list[str]]:
+    """Convex z fusion as rag.retrieve does it: ``pad`` counts BM25's pool with zeros up to
+    dense's size; ``named`` = (test, share) uses that dense share for questions the test picks."""
+
+    def rule(dense, lex, query=None, **_):
+        d, b = paper_best(dense), paper_best(lex)
+        dz = _norm(d, "z")
+        bvals = list(b.values()) + [0.0] * max(0, len(d) - len(b)) if pad else list(b.values())
+        if b:
+            mu, sd = statistics.fmean(bvals), statistics.pstdev(bvals) or 1.0
+        bz = {p: (v - mu) / sd for p, v in b.items()} if b else {}
+        a = named[1] if named is not None and query is not None and named[0](query) else alpha
+        score = {p: a * dz.get(p, 0.0) + (1 - a) * bz.get(p, 0.0) for p in {*d, *b}}
+        return sorted(score, key=lambda p: -score[p])
+
+    return rule
+
+
+# A name as rag.detail reads one: a word with two capitals (FDEN, CRLNet), possessive aside.
+_NAME = re.compile(r"(?<![\w-])(?=[\w^-]*[A-Z][\w^-]*[A-Z])[\w^][\w^-]*")
+
+
+def names_rare(bm: BM25, most: int = 3) -> Callable[[Query], bool]:
+    """Whether a question names something at most ``most`` papers use (its first token)."""
+    indptr, docs = bm.bm25.scores["indptr"], bm.bm25.scores["indices"]
+
+    def papers(token: str) -> int:
+        i = bm.vocab.get(token)
+        return 0 if i is None else len({bm.pids[d] for d in docs[indptr[i] : indptr[i + 1]]})
+
+    def test(q: Query) -> bool:
+        words = [re.sub(r"['\u2019]s$", "", w).strip("-") for w in _NAME.findall(q.text)]
+        return any(0 < papers(t) <= most for w in words for t in bm.tok(w)[:1])
+
+    return test
+
+
 def mode(which: str) -> Callable[..., list[str]]:
     def rule(dense, lex, **_):
         return list(paper_best(dense if which == "dense" else lex))
@@ -267,17 +322,24 @@ def main(argv: list[str] | None = None) -> int:
         attach_dense(slib, sq)
         doc_of = read_corpus(SCIFACT / "corpus.jsonl", source="x").doc_of
         groups.append((slib, sq, doc_of))
-    rules: dict[str, Callable[..., list[str]]] = {"dense": mode("dense"), "bm25": mode("bm25")}
+    base: dict[str, Callable[..., list[str]]] = {"dense": mode("dense"), "bm25": mode("bm25")}
     for dw, bw, k in [(2, 1, 20), (1, 1, 60), (1.5, 1, 20), (1, 1, 20), (2, 1, 60), (3, 1, 20)]:
-        rules[f"rrf {dw}:{bw} k{k}"] = rrf(dw, bw, k)
+        base[f"rrf {dw}:{bw} k{k}"] = rrf(dw, bw, k)
     for norm in ("minmax", "max", "z"):
         for a in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
-            rules[f"convex {norm} a{a}"] = convex(a, norm)
+            base[f"convex {norm} a{a}"] = convex(a, norm)
     results: list[dict[str, Any]] = []
     for tname, tok in TOKENIZERS.items():
         for glib, gq, doc_of in groups:
             bm = BM25(glib, tok)
             lex = {q.qid: bm.query(q.text) for q in gq}
+            rules = dict(base)
+            for a in (0.5, 0.6):
+                rules[f"convex zpad a{a}"] = convex_z(a, pad=True)
+            for share in (0.2, 0.3, 0.4):
+                rules[f"zpad a0.6 named {share}"] = convex_z(
+                    0.6, pad=True, named=(names_rare(bm), share)
+                )
             sets = sorted({(q.group, q.split) for q in gq})
             for rname, rule in rules.items():
                 if tname != "base" and rname == "dense":

@@ -3,7 +3,8 @@
 Run: ``python -m eval.retrieval_eval --store SEEDSTORE [--scifact-store STORE] [--out DIR]``.
 
 Sets: paraphrase and acronym ("lexical") questions of eval/questions/, each half; the
-answerable questions of eval/dev.jsonl (a follow-up asked after its context question); and,
+answerable questions of eval/dev.jsonl (a follow-up asked after its context question); the
+answerable questions of eval/questions/heldout*.jsonl by kind (acronym, fact, topic); and,
 with ``--scifact-store``, SciFact train's 809 claims (odd query ids, even ids, all). The
 column "tuned on" says which halves chose the settings (fusion and tokenizer: the tune halves
 and SciFact's odd ids, by ``eval.fusion_sweep``): only the other rows are held out.
@@ -41,6 +42,14 @@ def seed_sets() -> list[tuple[str, bool | str, list[tuple[str, set[str]]]]]:
             dev.append((text, {normalise_title(t) for t in it["gold_titles"]}))
     # The fusion sweep looked at dev's odd lines; the relevance rule was fitted on them too.
     out.append(("dev (answerable)", "odd lines", dev))
+    # The answerable questions of the heldout files, by kind: written for the relevance rule,
+    # never used to choose a retrieval setting (the named-question share and the BM25 question
+    # words were chosen on the tune halves; rag/retrieve.py).
+    held = [it for f in sorted(QUESTIONS.glob("heldout*.jsonl")) for it in _jsonl(f)]
+    for kind in ("acronym", "fact", "topic"):
+        qs = [(it["question"], {normalise_title(t) for t in it["gold_titles"]})
+              for it in held if it["kind"] == kind]  # fmt: skip
+        out.append((f"heldout files, {kind}", False, qs))
     return out
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "name_words",
     "asked_about",
     "named_paper",
+    "names_rare_paper",
     "unheld_claim",
     "unheld_kind",
     "unheld_names",
@@ -225,6 +226,12 @@ def asked_about(query: str, hits: Sequence[Hit], lexical: LexicalIndex) -> list[
     if not rare:
         return None
     return [h for h in hits if all(_uses(h, w, lexical) for w in rare)]
+
+
+def names_rare_paper(query: str, lexical: LexicalIndex) -> bool:
+    """Whether the question names something (a word with two capitals: "FDEN", "CRLNet") that
+    few papers use (``IDENTIFYING``): MiniLM does not know such names, BM25 finds them."""
+    return any(_rare(w, lexical) for w in name_words(query))
 
 
 def named_paper(query: str, hits: Sequence[Hit], lexical: LexicalIndex) -> Hit | None:

@@ -104,6 +104,42 @@ def test_convex_fusion_keeps_a_standout_bm25_match():
     ]
 
 
+def test_a_paper_only_bm25_finds_is_not_its_pools_average():
+    # "What does FDEN do?" once question words are stopwords: BM25 matches one paper. Alone in
+    # its pool it would be that pool's average (z = 0) and the dense order would stand.
+    dense = [(f"c{i}", f"p{i}", 0.5 - 0.01 * i) for i in range(10)]
+    fused = fuse_convex(dense, [("cx", "px", 6.7)], dense_share=0.6, depth=40)
+    assert fused[0].paper_id == "px"
+
+
+def test_question_words_are_not_searched_for():
+    assert tokenize("What does FDEN do? How did it work, and who wrote it?") == [
+        "fden",
+        "work",
+        "wrote",
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "question, title",
+    [
+        ("What does FDEN do?", "A Plug-in Method for Representation Factorization"),
+        ("What does JULE learn?", "Joint Unsupervised Learning of Deep Representations"),
+        ("What is SoftInfoNCE used for?", "Speed Co-Augmentation for Unsupervised Audio-Visual"),
+    ],
+)
+def test_a_question_naming_a_rare_name_finds_the_paper_that_uses_it(
+    seed_store, open_library, question, title
+):
+    # Before: the fused ranking put a paper MiniLM liked first (FDEN: "Frequency Dynamic
+    # Convolution…"), and the relevance rule then declined the question.
+    lib = open_library(seed_store)
+    hits = lib.search(question)
+    assert hits[0].paper.title.startswith(title)
+    assert lib.relevance(question, hits).answers
+
+
 def test_tokenizer_stems_and_splits_compounds():
     tokens = tokenize("Pre-trained quantization of the weights")
     assert {"pre", "train", "quantiz", "weight"} <= set(tokens) and "the" not in tokens
