@@ -50,6 +50,16 @@ __all__ = [
 
 # A name: a word with two capitals or more (as rag.text.names), kept as written for messages.
 _NAME = re.compile(r"(?<![\w-])(?=[\w^-]*[A-Z][\w^-]*[A-Z])[\w^][\w^-]*")
+# A quoted title: quotes that open after a space and close before one ("a network's" and
+# "Captum's … SHAP's" are not quotes).
+_QUOTED = re.compile(
+    r"(?:(?<=\s)|^)['\"\u2018\u201c](\S[^'\"\u2019\u201d]*?\S)['\"\u2019\u201d](?=[\s?,.;:!)]|$)"
+)
+# Two or more capitalised words, with the small words of a title between them ("Understanding
+# the Role of Individual Units", "Fréchet Cumulative Covariance Net").
+_CAPITALISED_RUN = re.compile(
+    r"\b[A-Z][\w'-]*(?:\s+(?:(?:of|the|a|an|in|for|and|to|with|on|via|from|by)\s+)*[A-Z][\w'-]*)+"
+)
 # A capitalised word that does not start a sentence ("… on Llama or Pythia models?").
 _CAPITALISED = re.compile(r"(?<![.?!:]\s)(?<!^)(?<=\s)([A-Z][a-z]+(?:-[A-Za-z0-9]+)*)\b")
 _AUTHORS = re.compile(
@@ -113,7 +123,8 @@ _COUNT_GAP = 4
 _NUMBER_WORD = re.compile(
     r"\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
     r"fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|hundreds?|"
-    r"thousands?|millions?|billions?|dozens?|half)\b",
+    r"thousands?|millions?|billions?|dozens?|half|twice|doubles?|doubled|halved|triples?|"
+    r"tripled|orders?\s+of\s+magnitude)\b",
     re.IGNORECASE,
 )
 _ENUMERATOR = re.compile(r"\(\s*(?:\d|[ivx]+)\s*\)")  # "(1) the input features…"
@@ -223,9 +234,32 @@ def asked_about(query: str, hits: Sequence[Hit], lexical: LexicalIndex) -> list[
         for w in name_words(query, capitalised=True)
         if w.lower() not in MEASURES and _rare(w, lexical)
     ]
-    if not rare:
+    phrases = _identifying_phrases(query, lexical)
+    if not rare and not phrases:
         return None
-    return [h for h in hits if all(_uses(h, w, lexical) for w in rare)]
+    return [
+        h
+        for h in hits
+        if all(_uses(h, w, lexical) for w in rare) and all(p <= _tokens(h) for p in phrases)
+    ]
+
+
+def _identifying_phrases(query: str, lexical: LexicalIndex) -> list[set[str]]:
+    """The tokens of each title or name the question gives in several words (a quoted title,
+    "'Self-Supervised Learning Across Domains'"; capitalised words, "Iterative Feature
+    Merging") that few papers hold all of (``IDENTIFYING``)."""
+    # The question's first word is capitalised as any sentence's is ("Does", "Which").
+    rest = query.split(None, 1)[1] if len(query.split(None, 1)) > 1 else ""
+    spans = _QUOTED.findall(rest) + [m.group(0) for m in _CAPITALISED_RUN.finditer(rest)]
+    out = []
+    for span in spans:
+        tokens = set(tokenize(span))
+        if len(tokens) < 2:
+            continue
+        papers = set.intersection(*(lexical.papers_with(t) for t in tokens))
+        if 0 < len(papers) <= IDENTIFYING:
+            out.append(tokens)
+    return out
 
 
 def names_rare_paper(query: str, lexical: LexicalIndex) -> bool:
@@ -422,4 +456,7 @@ def figure_stated(figure: Figure, query: str, hits: Sequence[Hit], lexical: Lexi
 
 
 def _tokens(hit: Hit) -> set[str]:
-    return set(tokenize(f"{hit.paper.title} {hit.paper.abstract}"))
+    """A paper's tokens, a hyphenated one also written solid ("re-training" holds the
+    question's "retraining")."""
+    tokens = set(tokenize(f"{hit.paper.title} {hit.paper.abstract}"))
+    return tokens | {t.replace("-", "") for t in tokens if "-" in t}

@@ -188,13 +188,17 @@ class LexicalIndex:
 
     def papers_holding(self, token: str) -> int:
         """How many papers hold ``token`` in some chunk (0 when the library never uses it)."""
+        return len(self.papers_with(token))
+
+    def papers_with(self, token: str) -> set[str]:
+        """The ids of the papers holding ``token`` in some chunk."""
         if self._bm25 is None:
-            return 0
+            return set()
         i = self._bm25.vocab_dict.get(token)
         if i is None:
-            return 0
+            return set()
         indptr, docs = self._bm25.scores["indptr"], self._bm25.scores["indices"]
-        return len({self._paper_ids[d] for d in docs[indptr[i] : indptr[i + 1]]})
+        return {self._paper_ids[d] for d in docs[indptr[i] : indptr[i + 1]]}
 
     def query(self, text: str, n: int) -> list[tuple[str, str, float]]:
         """(chunk id, paper id, score) of the best ``n`` chunks with a positive score."""

@@ -140,6 +140,42 @@ def test_a_question_naming_a_rare_name_finds_the_paper_that_uses_it(
     assert lib.relevance(question, hits).answers
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "question, check",
+    [
+        # A quoted title names its paper, whose abstract never mentions jigsaw puzzles (the
+        # first paper found, PIRL, does).
+        (
+            "Does 'Self-Supervised Learning Across Domains' use jigsaw puzzle solving as its "
+            "self-supervised task?",
+            "claim",
+        ),
+        # Capitalised words name it too; its abstract states no percentage.
+        (
+            "By what percentage can Iterative Feature Merging cut a network's parameters "
+            "without hurting accuracy?",
+            "figure",
+        ),
+        # "an order of magnitude speedup" is a figure.
+        (
+            "How much faster is PatternNet at discovering visual patterns than most other "
+            "approaches?",
+            "",
+        ),
+        # The abstract says "without re-training".
+        ("Does Collaborative Diffusion require retraining the uni-modal diffusion models?", ""),
+    ],
+)
+def test_a_paper_named_by_its_title_is_the_one_the_checks_read(
+    seed_store, open_library, question, check
+):
+    lib = open_library(seed_store)
+    verdict = lib.relevance(question, lib.search(question))
+    assert verdict.answers == (check == "")
+    assert verdict.check == check if check else verdict.check in ("", "named")
+
+
 def test_tokenizer_stems_and_splits_compounds():
     tokens = tokenize("Pre-trained quantization of the weights")
     assert {"pre", "train", "quantiz", "weight"} <= set(tokens) and "the" not in tokens
