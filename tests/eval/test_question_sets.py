@@ -37,6 +37,7 @@ HELDOUT = {
     "heldout3.jsonl": {"near-miss": 30, "unanswerable": 20, "fact": 30, "acronym": 15, "topic": 15},
     "heldout4.jsonl": {"near-miss": 30, "unanswerable": 20, "fact": 30, "acronym": 15, "topic": 15},
     "heldout5.jsonl": {"near-miss": 30, "unanswerable": 20, "fact": 30, "acronym": 15, "topic": 15},
+    "heldout6.jsonl": {"near-miss": 30, "unanswerable": 20, "fact": 30, "acronym": 15, "topic": 15},
 }
 # Every seed file holds at least this many gold papers of a set (001 and 003 are the small pages).
 MIN_PER_SEED_FILE = {"paraphrase.jsonl": 10, "acronym.jsonl": 5, "offcorpus.jsonl": 3}
