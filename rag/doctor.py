@@ -33,7 +33,7 @@ class HealthReport:
     vectors: int | None
     missing_vectors: tuple[str, ...]  # committed chunks without a vector
     orphan_vectors: tuple[str, ...]  # vectors of no committed chunk
-    bm25: str  # "current", "stale" or "missing"
+    bm25: str  # "current", "stale", "outdated" or "missing"
     interrupted: bool  # the catalogue's pending flag: an ingest or removal did not finish
     collection_problem: str | None = None
     embedder_problem: str | None = None
@@ -57,7 +57,10 @@ class HealthReport:
                 f"({_examples(self.orphan_vectors)}); `papers doctor --repair` deletes them"
             )
         if self.bm25 != "current":
-            what = "missing" if self.bm25 == "missing" else "older than the catalogue"
+            what = {
+                "missing": "missing",
+                "outdated": "from an older version of papers (it splits words differently)",
+            }.get(self.bm25, "older than the catalogue")
             out.append(f"the BM25 index is {what}; `papers doctor --repair` rebuilds it")
         if self.interrupted:
             out.append(

@@ -165,6 +165,14 @@ class LexicalIndex:
         except (OSError, ValueError, KeyError, TypeError):
             return None, -1
 
+    def saved_by_another_tokenizer(self) -> bool:
+        """Whether a saved index exists but was built by another tokenizer (an older papers)."""
+        try:
+            meta = json.loads((self.folder / "ids.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return isinstance(meta, dict) and meta.get("tokenizer") != TOKENIZER
+
     def saved_ids(self) -> list[str] | None:
         """The chunk ids of the saved index, without loading it; None when there is none."""
         try:

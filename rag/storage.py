@@ -273,10 +273,12 @@ class Storage:
         lex.build(ids, pids, texts, snap_gen, library_id=lid)
 
     def saved_lexical_state(self) -> str:
-        """The saved BM25 index against the catalogue: "current", "stale" or "missing"."""
+        """The saved BM25 index against the catalogue: "current", "stale", "outdated" (built
+        by an older tokenizer: readers rebuild it in memory until it is saved again) or
+        "missing"."""
         lid, gen = self.lexical.saved_stamp()
         if gen < 0:
-            return "missing"
+            return "outdated" if self.lexical.saved_by_another_tokenizer() else "missing"
         # No library id: saved before stores had one; its generation still says what it holds.
         if gen == self.catalogue.generation() and lid in (self.identity[0], None):
             return "current"

@@ -3,6 +3,7 @@ BM25 is reported in one line saying what to do, and ``repair`` fixes it."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -55,6 +56,21 @@ def test_orphan_vectors_are_reported_and_deleted(lib):
     fixed = lib.check(repair=True)
     assert fixed.healthy and fixed.repaired == ("deleted 1 vectors that belong to no paper",)
     exact(lib)
+
+
+def test_bm25_from_an_older_tokenizer_is_reported_and_rebuilt(lib):
+    meta_path = lib.store_dir / "bm25" / "ids.json"
+    meta = json.loads(meta_path.read_text())
+    meta["tokenizer"] = "words+parts+snowball-en/1"
+    meta_path.write_text(json.dumps(meta))
+    report = lib.check()
+    assert report.bm25 == "outdated"
+    assert report.problems() == [
+        "the BM25 index is from an older version of papers (it splits words differently); "
+        "`papers doctor --repair` rebuilds it"
+    ]
+    fixed = lib.repair()
+    assert fixed.healthy and fixed.repaired == ("rebuilt the BM25 index from the catalogue",)
 
 
 def test_missing_or_stale_bm25_is_rebuilt(lib):
