@@ -11,7 +11,7 @@ from typing import Any
 from rag.followup import anaphora, decide
 from rag.llm.base import ChatMessage, ChatModel, GenerationOptions, iterate_async
 from rag.prompts import CONDENSE_PROMPT
-from rag.text import content_words, strip_markers
+from rag.text import asked_part, content_words, strip_markers, with_context
 from rag.types import Answer, Citation, Hit, Paper, Sentence, Timings
 
 # What the decision searches with: the library's search, its k and filters bound.
@@ -106,7 +106,7 @@ def _heuristic_condense(question: str, conversation: Conversation) -> str:
     previous_question, previous = conversation.turns[-1]
     topic = previous.standalone_question or previous_question
     # Only the previous question's own words: its appended context would snowball.
-    topic = topic.split(" (context: ", 1)[0]
+    topic = asked_part(topic)
     context = [" ".join(dict.fromkeys(content_words(topic)))]
     titles = [c.title for c in sorted(previous.citations, key=lambda c: c.n)]
     if not titles:
@@ -114,7 +114,7 @@ def _heuristic_condense(question: str, conversation: Conversation) -> str:
         titles = [h.paper.title for h in previous.sources or previous.closest]
     context.extend(dict.fromkeys(titles[:2]))
     context = [c for c in context if c]
-    return f"{question} (context: {'; '.join(context)})" if context else question
+    return with_context(question, context)
 
 
 def _condense_messages(question: str, conversation: Conversation) -> list[ChatMessage]:

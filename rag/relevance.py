@@ -27,7 +27,7 @@ from rag.detail import (
     unmatched_names,
 )
 from rag.lexical import tokenize
-from rag.text import content_words
+from rag.text import asked_part, content_words
 from rag.types import Hit
 
 if TYPE_CHECKING:
@@ -120,7 +120,7 @@ def judge(
     # declines, whatever the probability.
     # A follow-up condensed without a model carries "(context: topic; titles)": the checks
     # read what the user asked, the search used the rest.
-    asked = query.split(" (context: ", 1)[0]
+    asked = asked_part(query)
     for check, reason in _text_checks(storage, asked, hits):
         if reason:
             return Relevance(False, p, reason, closest, sig, check=check)

@@ -11,6 +11,7 @@ __all__ = [
     "MARKER",
     "STOPWORDS",
     "append_marker",
+    "asked_part",
     "content_words",
     "format_marker",
     "marker_numbers",
@@ -19,6 +20,7 @@ __all__ = [
     "split_sentences",
     "strip_markers",
     "tidy",
+    "with_context",
 ]
 
 _ABBREVIATIONS = frozenset(
@@ -158,3 +160,17 @@ def append_marker(sentence: str, n: int) -> str:
     if m:
         return f"{sentence[: m.start()].rstrip()} [{n}]{m.group(1)}"
     return f"{sentence} [{n}]"
+
+
+# How a follow-up condensed without a model carries its context: "question (context: …)".
+_CONTEXT = " (context: "
+
+
+def with_context(question: str, context: list[str]) -> str:
+    """``question`` with the conversation's topic and titles appended for the search."""
+    return f"{question}{_CONTEXT}{'; '.join(context)})" if context else question
+
+
+def asked_part(query: str) -> str:
+    """What the user asked of a query ``with_context`` made (the whole query otherwise)."""
+    return query.split(_CONTEXT, 1)[0]
